@@ -1,0 +1,17 @@
+"""tinygrad_mlp: a small, fast, readable reverse-mode autograd framework on numpy.
+
+The public API at the top level: ``Tensor``, gradient mode (``no_grad``, ``enable_grad``), ``grad``,
+the module-level tensor functions, and ``gradcheck``/``gradgradcheck``.
+"""
+from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from .tensor import (Tensor, arange, concatenate, eye, full, maximum, minimum, ones, ones_like,
+                     rand, randn, stack, where, zeros, zeros_like)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+
+import numpy as _np
+
+float32 = _np.float32
+float64 = _np.float64
+int64 = _np.int64
+
+__version__ = "0.1.0"

@@ -1,0 +1,327 @@
+"""Floor 1 (autograd): graph nodes, the backward engine, gradient mode and ``grad()``.
+
+Imports numpy only. The engine never needs the ``Tensor`` class by name: it works with the tensors
+it is handed (their ``_ctx``, ``grad`` and Tensor methods), so ``tensor.py`` sits on top of this
+file rather than beside it.
+"""
+from __future__ import annotations
+
+import functools
+
+import contextlib
+
+__all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+           "grad", "backward", "topological_order", "RemovableHandle", "trace_modules",
+           "module_stack"]
+
+
+# --------------------------------------------------------------------------------------------
+# Gradient mode
+# --------------------------------------------------------------------------------------------
+
+class _GradMode:
+    # A class attribute, not a thread-local: reading it sits on every op's hot path.
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _GradMode.enabled
+
+
+class set_grad_enabled:
+    """Context manager and decorator that turns graph recording on or off."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.prev = None
+
+    def __enter__(self):
+        self.prev = _GradMode.enabled
+        _GradMode.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _GradMode.enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = _GradMode.enabled
+            _GradMode.enabled = self.mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _GradMode.enabled = prev
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """Record nothing inside: ``with no_grad(): ...`` or ``@no_grad()`` (``@no_grad`` works too)."""
+
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        if callable(fn):  # used bare as ``@no_grad``
+            self.__init__()
+            return self(fn)
+        return self
+
+    def __init__(self, fn=None):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Record inside, even within ``no_grad``: ``with enable_grad(): ...`` or as a decorator."""
+
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        if callable(fn):
+            self.__init__()
+            return self(fn)
+        return self
+
+    def __init__(self, fn=None):
+        super().__init__(True)
+
+
+# --------------------------------------------------------------------------------------------
+# Module scopes (for drawing a graph collapsed by module)
+# --------------------------------------------------------------------------------------------
+
+class _ModuleScope:
+    # None unless someone traces: then every op is the cost of this one attribute read.
+    stack = None
+
+
+def module_stack():
+    """The list of modules whose ``forward`` is running, or None when no trace is on.
+
+    ``nn.Module.__call__`` pushes itself here while a trace is on; each op recorded meanwhile keeps
+    the tuple of enclosing modules in ``Function.scope``.
+    """
+    return _ModuleScope.stack
+
+
+@contextlib.contextmanager
+def trace_modules():
+    """Within this block, recorded ops remember which module calls produced them."""
+    prev = _ModuleScope.stack
+    _ModuleScope.stack = []
+    try:
+        yield
+    finally:
+        _ModuleScope.stack = prev
+
+
+# --------------------------------------------------------------------------------------------
+# Graph nodes
+# --------------------------------------------------------------------------------------------
+
+class Function:
+    """One recorded operation: ``forward`` works on ndarrays, ``backward`` on Tensors.
+
+    Subclasses define ``forward(self, *arrays, **params) -> ndarray`` and
+    ``backward(self, grad) -> tuple`` (one gradient Tensor or None per input). ``self.inputs`` holds
+    the input Tensors and ``self.needs_grad`` which of them want a gradient, so a backward can skip
+    work nobody asked for. Because backward is written with Tensor operations, running it with
+    recording on (``create_graph=True``) records the derivative's own graph.
+    """
+
+    __slots__ = ("inputs", "needs_grad", "released", "scope")
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        fn = cls.__new__(cls)
+        out = inputs[0]._from_op(fn.forward(*[t.data for t in inputs], **params))
+        if _GradMode.enabled:
+            for t in inputs:
+                if t.requires_grad:
+                    fn.inputs = inputs
+                    fn.needs_grad = tuple([t.requires_grad for t in inputs])
+                    fn.released = False
+                    out.requires_grad = True
+                    out._ctx = fn
+                    if _ModuleScope.stack:
+                        fn.scope = tuple(_ModuleScope.stack)
+                    break
+        return out
+
+    def forward(self, *arrays, **params):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def release(self):
+        """Drop everything backward would need, so the graph's arrays can be freed."""
+        self.inputs = ()
+        self.released = True
+        for slot in type(self).__slots__:
+            if hasattr(self, slot):
+                delattr(self, slot)
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+
+class RemovableHandle:
+    """Returned by ``Tensor.register_hook``; ``remove()`` unregisters the hook."""
+
+    __slots__ = ("hooks", "fn")
+
+    def __init__(self, hooks: list, fn):
+        self.hooks, self.fn = hooks, fn
+
+    def remove(self):
+        if self.fn in self.hooks:
+            self.hooks.remove(self.fn)
+
+
+# --------------------------------------------------------------------------------------------
+# The engine
+# --------------------------------------------------------------------------------------------
+
+def topological_order(roots) -> list:
+    """Tensors reachable from ``roots`` through recorded ops, each after every tensor it feeds.
+
+    Iterative depth-first search with an explicit stack (no recursion), so a graph of any depth
+    works. Only tensors that require grad are followed; the first entries are the roots.
+    """
+    order, visited = [], set()
+    stack = [(root, False) for root in reversed(list(roots))]
+    while stack:
+        t, children_done = stack.pop()
+        if children_done:
+            order.append(t)
+            continue
+        # Mark on expansion, not on push: a tensor may sit on the stack below one of its consumers
+        # and must be appended only after all of them.
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        ctx = t._ctx
+        if ctx is not None:
+            for inp, needs in zip(ctx.inputs, ctx.needs_grad):
+                if needs and id(inp) not in visited:
+                    stack.append((inp, False))
+    order.reverse()
+    return order
+
+
+def _check_root(root, gradient):
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward: this tensor does not require grad and has no recorded graph "
+            "(create its inputs with requires_grad=True, and do not compute it under no_grad)")
+    if gradient is None:
+        if root.size != 1:
+            raise RuntimeError(
+                f"backward: gradient can be implied only for a tensor with one element; this one "
+                f"has shape {root.shape}. Pass gradient= of that shape (e.g. ones) or reduce first")
+        return root._ones_like()
+    gradient = root._as_gradient(gradient)
+    if gradient.shape != root.shape:
+        raise ValueError(f"backward: gradient has shape {gradient.shape} but the tensor has "
+                         f"shape {root.shape}")
+    return gradient
+
+
+def run_backward(roots, gradients, retain_graph: bool, create_graph: bool, capture=None):
+    """Propagate ``gradients`` from ``roots`` back through the recorded graph.
+
+    With ``capture`` (a list of tensors) the gradients reaching those tensors are returned and no
+    ``.grad`` is written (that is ``grad()``); without it, leaves accumulate into ``.grad`` and
+    tensors that called ``retain_grad()`` keep theirs (that is ``backward()``).
+    """
+    order = topological_order(roots)
+    grads = {}
+    for r, g in zip(roots, gradients):
+        grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
+    captured = {id(t): None for t in capture} if capture is not None else None
+
+    prev = _GradMode.enabled
+    _GradMode.enabled = create_graph
+    try:
+        for t in order:
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._hooks:
+                for hook in list(t._hooks):
+                    replaced = hook(g)
+                    if replaced is not None:
+                        g = t._as_gradient(replaced)
+            ctx = t._ctx
+            if captured is not None:
+                if id(t) in captured:
+                    captured[id(t)] = g
+            elif ctx is None or t._retains_grad:
+                # Accumulate as a new tensor: a gradient object may be shared with another input
+                # (add passes its gradient through unchanged) or with the caller.
+                t.grad = g if t.grad is None else t.grad + g
+            if ctx is None:
+                continue
+            if ctx.released:
+                raise RuntimeError(
+                    f"backward: the graph through {ctx.name} was already released by an earlier "
+                    f"backward; pass retain_graph=True to the first backward to go through it twice")
+            input_grads = ctx.backward(g)
+            for inp, needs, ig in zip(ctx.inputs, ctx.needs_grad, input_grads):
+                if not needs or ig is None:
+                    continue
+                if ig.shape != inp.shape:
+                    ig = ig._sum_to(inp.shape)
+                key = id(inp)
+                grads[key] = grads[key] + ig if key in grads else ig
+            if not retain_graph:
+                ctx.release()
+    finally:
+        _GradMode.enabled = prev
+    if captured is not None:
+        return [captured[id(t)] for t in capture]
+    return None
+
+
+def backward(root, gradient=None, retain_graph: bool = False, create_graph: bool = False):
+    """``root.backward()``: accumulate d(root)/d(leaf) into every leaf's ``.grad``."""
+    gradient = _check_root(root, gradient)
+    run_backward([root], [gradient], retain_graph or create_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
+         allow_unused: bool = False) -> list:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned as a list; ``.grad`` is untouched.
+
+    With ``create_graph=True`` the returned gradients carry their own graph, so they can be
+    differentiated again (second derivatives, Hessian-vector products, gradient penalties).
+    """
+    single_out = not isinstance(outputs, (list, tuple))
+    outputs = [outputs] if single_out else list(outputs)
+    inputs = [inputs] if not isinstance(inputs, (list, tuple)) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: got {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    for i, t in enumerate(inputs):
+        if not getattr(t, "requires_grad", False):
+            raise RuntimeError(f"grad: input {i} (shape {t.shape}) does not require grad")
+    gradients = [_check_root(o, g) for o, g in zip(outputs, grad_outputs)]
+    if retain_graph is None:
+        retain_graph = create_graph
+    result = run_backward(outputs, gradients, retain_graph, create_graph, capture=inputs)
+    for i, (t, g) in enumerate(zip(inputs, result)):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
+                    f"pass allow_unused=True to get None for it")
+        elif g.shape != t.shape:
+            result[i] = g._sum_to(t.shape)
+    return result

@@ -1,0 +1,310 @@
+"""Floor 2 (ops): the primitive operations, the only place in the package that defines a derivative.
+
+Each op is a small ``Function``: ``forward`` computes on ndarrays, ``backward`` returns the input
+gradients written with Tensor operations, so the same code gives first derivatives (run without
+recording) and higher ones (run with ``create_graph=True``). Gradients of broadcast inputs are
+summed back to the input's shape once, by the engine; an op returns them in the broadcast shape.
+
+Everything else (sub, mean, relu, sigmoid, tanh, softmax, ...) is composed from these in
+``tensor.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .autograd import Function
+
+__all__ = ["Add", "Mul", "Neg", "Div", "Pow", "Exp", "Log", "Maximum", "Where", "Sum", "Max",
+           "Reshape", "Transpose", "BroadcastTo", "GetItem", "ScatterAdd", "MatMul", "Cast",
+           "Concatenate"]
+
+
+# ---------------------------------------------------------------- elementwise arithmetic
+
+class Add(Function):
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+class Mul(Function):
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga, gb = self.needs_grad
+        return (g * b if ga else None), (g * a if gb else None)
+
+
+class Neg(Function):
+    __slots__ = ()
+
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return (-g,)
+
+
+class Div(Function):
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga, gb = self.needs_grad
+        g_over_b = g / b
+        return (g_over_b if ga else None), (-g_over_b * a / b if gb else None)
+
+
+class Pow(Function):
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a ** b
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga, gb = self.needs_grad
+        # d/da a**b = b * a**(b-1); d/db a**b = a**b * log(a) (only asked for when b is a variable)
+        grad_a = g * b * a ** (b - 1) if ga else None
+        grad_b = g * a ** b * a.log() if gb else None
+        return grad_a, grad_b
+
+
+class Exp(Function):
+    __slots__ = ()
+
+    def forward(self, a):
+        return np.exp(a)
+
+    def backward(self, g):
+        return (g * self.inputs[0].exp(),)
+
+
+class Log(Function):
+    __slots__ = ()
+
+    def forward(self, a):
+        return np.log(a)
+
+    def backward(self, g):
+        return (g / self.inputs[0],)
+
+
+class Maximum(Function):
+    """Elementwise maximum; where the two are equal, each side gets half the gradient (as PyTorch)."""
+
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return np.maximum(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        ad, bd = a.data, b.data
+        dtype = g.dtype
+        share_a = g._const((ad > bd).astype(dtype) + (ad == bd).astype(dtype) * 0.5)
+        ga, gb = self.needs_grad
+        return (g * share_a if ga else None), (g * (1 - share_a) if gb else None)
+
+
+class Where(Function):
+    """``where(cond, a, b)``; ``cond`` is a bool Tensor and gets no gradient."""
+
+    __slots__ = ()
+
+    def forward(self, cond, a, b):
+        return np.where(cond, a, b)
+
+    def backward(self, g):
+        cond, a, b = self.inputs
+        zero = g._const(np.zeros((), dtype=g.dtype))
+        _, ga, gb = self.needs_grad
+        return None, (Where.apply(cond, g, zero) if ga else None), \
+            (Where.apply(cond, zero, g) if gb else None)
+
+
+# ---------------------------------------------------------------- reductions
+
+class Sum(Function):
+    __slots__ = ("axis", "keepdims")
+
+    def forward(self, a, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+        return np.sum(a, axis=axis, keepdims=keepdims)
+
+    def backward(self, g):
+        shape = self.inputs[0].shape
+        if not self.keepdims:
+            g = g.reshape(_keepdims_shape(shape, self.axis))
+        return (g.broadcast_to(shape),)
+
+
+class Max(Function):
+    """Maximum over axes; tied entries split the gradient evenly (as PyTorch's ``amax``)."""
+
+    __slots__ = ("axis", "keepdims", "share")
+
+    def forward(self, a, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+        out = np.max(a, axis=axis, keepdims=True)
+        mask = a == out
+        self.share = mask / mask.sum(axis=axis, keepdims=True, dtype=a.dtype)
+        return out if keepdims else np.squeeze(out, axis=axis)
+
+    def backward(self, g):
+        shape = self.inputs[0].shape
+        if not self.keepdims:
+            g = g.reshape(_keepdims_shape(shape, self.axis))
+        return (g * g._const(self.share),)
+
+
+def _keepdims_shape(shape, axis):
+    if axis is None:
+        return (1,) * len(shape)
+    axes = (axis,) if isinstance(axis, int) else axis
+    axes = {ax % len(shape) for ax in axes}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+# ---------------------------------------------------------------- shape and movement
+
+class Reshape(Function):
+    __slots__ = ()
+
+    def forward(self, a, shape):
+        return a.reshape(shape)
+
+    def backward(self, g):
+        return (g.reshape(self.inputs[0].shape),)
+
+
+class Transpose(Function):
+    __slots__ = ("axes",)
+
+    def forward(self, a, axes):
+        self.axes = axes
+        return np.transpose(a, axes)
+
+    def backward(self, g):
+        return (g.transpose(*np.argsort(self.axes).tolist()),)
+
+
+class BroadcastTo(Function):
+    __slots__ = ()
+
+    def forward(self, a, shape):
+        return np.broadcast_to(a, shape)
+
+    def backward(self, g):
+        return (g._sum_to(self.inputs[0].shape),)
+
+
+class GetItem(Function):
+    __slots__ = ("index",)
+
+    def forward(self, a, index):
+        self.index = index
+        return a[index]
+
+    def backward(self, g):
+        return (ScatterAdd.apply(g, index=self.index, shape=self.inputs[0].shape),)
+
+
+class ScatterAdd(Function):
+    """The adjoint of indexing: a zero array of ``shape`` with ``g`` added at ``index``.
+
+    Repeated integer indices accumulate (``np.add.at``), which is what indexing's gradient needs.
+    """
+
+    __slots__ = ("index",)
+
+    def forward(self, g, index, shape):
+        self.index = index
+        out = np.zeros(shape, dtype=g.dtype)
+        if _is_basic_index(index):
+            out[index] = g  # a view: no element is written twice
+        else:
+            np.add.at(out, index, g)
+        return out
+
+    def backward(self, gg):
+        return (gg[self.index],)
+
+
+def _is_basic_index(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice))
+               for i in items)
+
+
+class MatMul(Function):
+    """``a @ b`` with numpy semantics: 1-D operands and batched (broadcast) leading dimensions."""
+
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return np.matmul(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga, gb = self.needs_grad
+        if a.ndim == 2 and b.ndim == 2:  # the common case, without reshapes
+            return (g @ b.T if ga else None), (a.T @ g if gb else None)
+        # Give 1-D operands their implied matrix dimension back, then the matrix rule applies.
+        a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
+        b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
+        if b.ndim == 1:
+            g = g.reshape(*g.shape, 1)
+        if a.ndim == 1:
+            g = g.reshape(*g.shape[:-1], 1, g.shape[-1])
+        grad_a = grad_b = None
+        if ga:
+            grad_a = g @ b2.swapaxes(-1, -2)
+            if a.ndim == 1:
+                grad_a = grad_a.reshape(*grad_a.shape[:-2], grad_a.shape[-1])
+        if gb:
+            grad_b = a2.swapaxes(-1, -2) @ g
+            if b.ndim == 1:
+                grad_b = grad_b.reshape(*grad_b.shape[:-1])
+        return grad_a, grad_b
+
+
+class Cast(Function):
+    __slots__ = ()
+
+    def forward(self, a, dtype):
+        return a.astype(dtype)
+
+    def backward(self, g):
+        return (g.astype(self.inputs[0].dtype),)
+
+
+class Concatenate(Function):
+    __slots__ = ("axis",)
+
+    def forward(self, *arrays, axis=0):
+        self.axis = axis
+        return np.concatenate(arrays, axis=axis)
+
+    def backward(self, g):
+        grads, start = [], 0
+        for t, needs in zip(self.inputs, self.needs_grad):
+            stop = start + t.shape[self.axis]
+            if needs:
+                index = (slice(None),) * (self.axis % g.ndim) + (slice(start, stop),)
+                grads.append(g[index])
+            else:
+                grads.append(None)
+            start = stop
+        return tuple(grads)

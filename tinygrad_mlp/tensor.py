@@ -1,0 +1,683 @@
+"""Floor 2 (tensor): ``Tensor``, its operators, and every composed op written once as a method.
+
+A Tensor wraps a numpy array. Methods either call a primitive from ``ops.py`` or compose several;
+nothing here defines a derivative. Composed math that is numerically delicate (softmax family,
+sigmoid, tanh) is written in its stable form, so its values *and* gradients stay finite.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import autograd, ops
+from .autograd import RemovableHandle, _GradMode
+
+__all__ = ["Tensor", "where", "maximum", "minimum", "concatenate", "stack", "zeros", "ones",
+           "full", "zeros_like", "ones_like", "arange", "eye", "randn", "rand"]
+
+DEFAULT_DTYPE = np.dtype(np.float32)
+
+
+def _to_array(data, dtype=None) -> np.ndarray:
+    """The dtype policy: float arrays keep their dtype, Python numbers and lists become float32,
+    integer and bool arrays stay as they are."""
+    if isinstance(data, Tensor):
+        arr = data.data
+    elif isinstance(data, np.ndarray):
+        arr = data
+    elif isinstance(data, (numbers.Number, list, tuple)) or np.isscalar(data):
+        arr = np.asarray(data)
+        if dtype is None and arr.dtype.kind in "iuf":
+            arr = arr.astype(DEFAULT_DTYPE)
+    else:
+        raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__}; expected a "
+                        f"numpy array, a list, a number or a Tensor")
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"Tensor: unsupported dtype {arr.dtype}; expected a float, integer or "
+                        f"bool array")
+    return arr
+
+
+def _normalize_axis(axis, ndim: int, op: str, shape):
+    """Check ``axis`` against the shape, so a bad one is reported by the op that got it."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for ax in axes:
+        if not isinstance(ax, (int, np.integer)) or not -max(ndim, 1) <= ax < max(ndim, 1) \
+                or ndim == 0:
+            raise ValueError(f"{op}: axis {axis} is out of range for a tensor of shape {shape}")
+        out.append(int(ax) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return out[0] if isinstance(axis, (int, np.integer)) else tuple(out)
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it.
+
+    ``Tensor(data, requires_grad=False, dtype=None)``. ``data`` may be a numpy array (shared, not
+    copied, like ``np.asarray``), a list, a number or a Tensor. Float arrays keep their dtype;
+    Python numbers and lists become float32; integer and bool data stay integer/bool and cannot
+    require grad.
+    """
+
+    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_hooks", "_retains_grad",
+                 "__weakref__")
+    # Let ``ndarray <op> Tensor`` fall through to the Tensor's reflected operator.
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        self.data = _to_array(data, dtype)
+        self.grad = None
+        self._ctx = None
+        self._hooks = None
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ------------------------------------------------------------ construction helpers
+
+    @classmethod
+    def _from_op(cls, data):
+        """Wrap an op's output without the checks of ``__init__`` (the hot path)."""
+        t = cls.__new__(cls)
+        t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        t.grad = t._ctx = t._hooks = None
+        t.requires_grad = t._retains_grad = False
+        return t
+
+    def _const(self, array) -> "Tensor":
+        return Tensor._from_op(array)
+
+    def _ones_like(self) -> "Tensor":
+        return Tensor._from_op(np.ones(self.shape, dtype=self.dtype))
+
+    def _as_gradient(self, g) -> "Tensor":
+        if not isinstance(g, Tensor):
+            g = Tensor(np.asarray(g, dtype=self.dtype))
+        return g
+
+    def _operand(self, other) -> "Tensor":
+        """A Python number takes this tensor's dtype (weak scalar); arrays keep theirs."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (float, int)) and self.data.dtype.kind == "f":
+            return Tensor._from_op(np.asarray(other, dtype=self.data.dtype))
+        try:
+            arr = np.asarray(other)
+        except Exception:  # pragma: no cover - exotic objects
+            arr = None
+        if arr is None or arr.dtype.kind not in "fiub":
+            raise TypeError(f"unsupported operand: Tensor and {type(other).__name__}")
+        if arr.dtype.kind in "iu" and not isinstance(other, np.ndarray) and \
+                self.data.dtype.kind == "f":
+            arr = arr.astype(self.data.dtype)
+        elif isinstance(other, (list, tuple, float)) and arr.dtype.kind == "f":
+            arr = arr.astype(self.data.dtype if self.data.dtype.kind == "f" else DEFAULT_DTYPE)
+        return Tensor._from_op(arr)
+
+    # ------------------------------------------------------------ attributes
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        return self._ctx
+
+    @property
+    def T(self) -> "Tensor":
+        return self.transpose()
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only a tensor with one element can be converted to a Python "
+                             f"number; this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph (shares memory)."""
+        return Tensor._from_op(self.data)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients; this one is "
+                            f"{self.data.dtype} (cast with .astype(np.float32) first)")
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use .detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> "Tensor":
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: this tensor does not require grad")
+        self._retains_grad = True
+        return self
+
+    def register_hook(self, fn) -> RemovableHandle:
+        """Call ``fn(grad)`` when this tensor's gradient is computed; a returned value replaces it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: this tensor does not require grad")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(fn)
+        return RemovableHandle(self._hooks, fn)
+
+    def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False):
+        autograd.backward(self, gradient, retain_graph, create_graph)
+
+    def __repr__(self):
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
+        extra = f", dtype={self.dtype}"
+        if self._ctx is not None:
+            extra += f", grad_fn=<{self._ctx.name}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"Tensor({body}{extra})"
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __bool__(self):
+        if self.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             f"use .any() or .all()")
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------ operators
+
+    def _binary(self, op, other, reflected=False):
+        other = self._operand(other)
+        a, b = (other, self) if reflected else (self, other)
+        if a.data.shape != b.data.shape:
+            try:
+                np.broadcast_shapes(a.data.shape, b.data.shape)
+            except ValueError:
+                raise ValueError(f"{op.__name__.lower()}: shapes {a.shape} and {b.shape} cannot "
+                                 f"be broadcast together") from None
+        return op.apply(a, b)
+
+    def __add__(self, other):
+        return self._binary(ops.Add, other)
+
+    def __radd__(self, other):
+        return self._binary(ops.Add, other, reflected=True)
+
+    def __sub__(self, other):
+        return self._binary(ops.Add, -self._operand(other))
+
+    def __rsub__(self, other):
+        return (-self)._binary(ops.Add, other, reflected=True)
+
+    def __mul__(self, other):
+        return self._binary(ops.Mul, other)
+
+    def __rmul__(self, other):
+        return self._binary(ops.Mul, other, reflected=True)
+
+    def __truediv__(self, other):
+        return self._binary(ops.Div, other)
+
+    def __rtruediv__(self, other):
+        return self._binary(ops.Div, other, reflected=True)
+
+    def __pow__(self, other):
+        return self._binary(ops.Pow, other)
+
+    def __rpow__(self, other):
+        return self._binary(ops.Pow, other, reflected=True)
+
+    def __neg__(self):
+        return ops.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __matmul__(self, other):
+        return self.matmul(other)
+
+    def __rmatmul__(self, other):
+        return self._operand(other).matmul(self)
+
+    def matmul(self, other) -> "Tensor":
+        other = self._operand(other)
+        a, b = self.shape, other.shape
+        if len(a) == 0 or len(b) == 0:
+            raise ValueError(f"matmul: {a} @ {b}: both operands need at least one dimension")
+        k_a = a[-1]
+        k_b = b[0] if len(b) == 1 else b[-2]
+        if k_a != k_b:
+            raise ValueError(f"matmul: {a} @ {b}: inner dimensions {k_a} and {k_b} differ")
+        if len(a) > 2 or len(b) > 2:
+            try:
+                np.broadcast_shapes(a[:-2], b[:-2])
+            except ValueError:
+                raise ValueError(f"matmul: {a} @ {b}: batch dimensions {a[:-2]} and {b[:-2]} "
+                                 f"cannot be broadcast together") from None
+        return ops.MatMul.apply(self, other)
+
+    # Comparisons give bool tensors and record nothing.
+    def _compare(self, fn, other):
+        other = other.data if isinstance(other, Tensor) else other
+        try:
+            return Tensor._from_op(fn(self.data, other))
+        except ValueError:
+            raise ValueError(f"comparison: shapes {self.shape} and {np.shape(other)} cannot be "
+                             f"broadcast together") from None
+
+    def __lt__(self, other):
+        return self._compare(np.less, other)
+
+    def __le__(self, other):
+        return self._compare(np.less_equal, other)
+
+    def __gt__(self, other):
+        return self._compare(np.greater, other)
+
+    def __ge__(self, other):
+        return self._compare(np.greater_equal, other)
+
+    def __eq__(self, other):
+        return self._compare(np.equal, other)
+
+    def __ne__(self, other):
+        return self._compare(np.not_equal, other)
+
+    def any(self, axis=None, keepdims=False):
+        return Tensor._from_op(np.any(self.data, axis=axis, keepdims=keepdims))
+
+    def all(self, axis=None, keepdims=False):
+        return Tensor._from_op(np.all(self.data, axis=axis, keepdims=keepdims))
+
+    def argmax(self, axis=None, keepdims=False):
+        axis = _normalize_axis(axis, self.ndim, "argmax", self.shape)
+        return Tensor._from_op(np.argmax(self.data, axis=axis, keepdims=keepdims))
+
+    def argmin(self, axis=None, keepdims=False):
+        axis = _normalize_axis(axis, self.ndim, "argmin", self.shape)
+        return Tensor._from_op(np.argmin(self.data, axis=axis, keepdims=keepdims))
+
+    # ------------------------------------------------------------ elementwise (primitive)
+
+    def exp(self):
+        return ops.Exp.apply(self)
+
+    def log(self):
+        return ops.Log.apply(self)
+
+    def astype(self, dtype) -> "Tensor":
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        if self.requires_grad and dtype.kind != "f":
+            # An integer result cannot carry a gradient: cut it from the graph.
+            return Tensor._from_op(self.data.astype(dtype))
+        return ops.Cast.apply(self, dtype=dtype)
+
+    # ------------------------------------------------------------ elementwise (composed)
+
+    def sqrt(self):
+        return self ** 0.5
+
+    def square(self):
+        return self * self
+
+    def sign(self):
+        """-1, 0 or 1, as a constant (its derivative is zero almost everywhere)."""
+        return Tensor._from_op(np.sign(self.data))
+
+    def abs(self):
+        # The derivative is sign(x), 0 at 0 (as PyTorch).
+        return self * self.sign()
+
+    def relu(self):
+        # The derivative at 0 is 0 (as PyTorch).
+        return self * Tensor._from_op(self.data > 0)
+
+    def leaky_relu(self, negative_slope: float = 0.01):
+        return self * Tensor._from_op(np.where(self.data > 0, 1, negative_slope)
+                                      .astype(self.dtype))
+
+    def sigmoid(self):
+        # exp(-|x|) never overflows; both branches of the where stay finite, so the gradient does.
+        e = (-self.abs()).exp()
+        return where(self.data >= 0, 1 / (1 + e), e / (1 + e))
+
+    def tanh(self):
+        return 2 * (2 * self).sigmoid() - 1
+
+    def softmax(self, axis=-1):
+        axis = _normalize_axis(axis, self.ndim, "softmax", self.shape)
+        e = (self - self._detached_max(axis)).exp()
+        return e / e.sum(axis=axis, keepdims=True)
+
+    def log_softmax(self, axis=-1):
+        axis = _normalize_axis(axis, self.ndim, "log_softmax", self.shape)
+        shifted = self - self._detached_max(axis)
+        return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+
+    def logsumexp(self, axis=None, keepdims=False):
+        axis = _normalize_axis(axis, self.ndim, "logsumexp", self.shape)
+        m = self._detached_max(axis)
+        out = (self - m).exp().sum(axis=axis, keepdims=True).log() + m
+        return out if keepdims else out.reshape(np.squeeze(out.data, axis=axis).shape)
+
+    def _detached_max(self, axis) -> "Tensor":
+        """The max over ``axis`` (keepdims) as a constant, with infinities replaced by 0 so that an
+        all ``-inf`` row does not turn into NaN when it is subtracted."""
+        if self.size == 0:
+            raise ValueError(f"reduction over an empty tensor of shape {self.shape}")
+        m = np.max(self.data, axis=axis, keepdims=True)
+        if not np.isfinite(m).all():
+            m = np.where(np.isfinite(m), m, 0).astype(self.dtype)
+        return Tensor._from_op(m)
+
+    # ------------------------------------------------------------ reductions
+
+    def sum(self, axis=None, keepdims=False):
+        axis = _normalize_axis(axis, self.ndim, "sum", self.shape)
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        axis = _normalize_axis(axis, self.ndim, "mean", self.shape)
+        count = _count(self.shape, axis)
+        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / max(count, 1))
+
+    def var(self, axis=None, keepdims=False, ddof: int = 0):
+        """Variance with numpy's default ``ddof=0`` (PyTorch's default is the unbiased ddof=1)."""
+        axis = _normalize_axis(axis, self.ndim, "var", self.shape)
+        count = _count(self.shape, axis)
+        centered = self - self.mean(axis=axis, keepdims=True)
+        return (centered * centered).sum(axis=axis, keepdims=keepdims) * (1.0 / max(count - ddof, 1))
+
+    def std(self, axis=None, keepdims=False, ddof: int = 0):
+        return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+
+    def max(self, axis=None, keepdims=False):
+        """Maximum over ``axis`` (numpy semantics: values only, no indices). Tied entries share
+        the gradient evenly."""
+        axis = _normalize_axis(axis, self.ndim, "max", self.shape)
+        if self.size == 0:
+            raise ValueError(f"max: empty tensor of shape {self.shape} has no maximum")
+        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        """Minimum over ``axis``; tied entries share the gradient evenly."""
+        return -((-self).max(axis=axis, keepdims=keepdims))
+
+    # ------------------------------------------------------------ shape
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        new_shape = _resolve_shape(self.shape, self.size, shape)
+        if new_shape == self.shape:
+            return self
+        return ops.Reshape.apply(self, shape=new_shape)
+
+    def flatten(self, start_axis: int = 0):
+        """Flatten the axes from ``start_axis`` on (``x.flatten(1)`` keeps the batch axis)."""
+        start = _normalize_axis(start_axis, self.ndim, "flatten", self.shape) if self.ndim else 0
+        return self.reshape(*self.shape[:start], -1)
+
+    def transpose(self, *axes):
+        """numpy semantics: no argument reverses the axes; otherwise a permutation."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        if not axes:
+            axes = tuple(range(self.ndim))[::-1]
+        if sorted(a % max(self.ndim, 1) for a in axes) != list(range(self.ndim)) or \
+                any(not -self.ndim <= a < self.ndim for a in axes):
+            raise ValueError(f"transpose: axes {axes} are not a permutation of the axes of a "
+                             f"tensor of shape {self.shape}")
+        axes = tuple(a % self.ndim for a in axes)
+        if axes == tuple(range(self.ndim)):
+            return self
+        return ops.Transpose.apply(self, axes=axes)
+
+    def swapaxes(self, a: int, b: int):
+        axes = list(range(self.ndim))
+        a = _normalize_axis(a, self.ndim, "swapaxes", self.shape)
+        b = _normalize_axis(b, self.ndim, "swapaxes", self.shape)
+        axes[a], axes[b] = axes[b], axes[a]
+        return self.transpose(*axes)
+
+    def broadcast_to(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        if shape == self.shape:
+            return self
+        try:
+            np.broadcast_shapes(self.shape, shape)
+            if np.broadcast_shapes(self.shape, shape) != tuple(shape):
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"broadcast_to: cannot broadcast shape {self.shape} to "
+                             f"{tuple(shape)}") from None
+        return ops.BroadcastTo.apply(self, shape=tuple(shape))
+
+    def expand_dims(self, axis: int):
+        if not -self.ndim - 1 <= axis <= self.ndim:
+            raise ValueError(f"expand_dims: axis {axis} is out of range for a tensor of shape "
+                             f"{self.shape}")
+        axis %= self.ndim + 1
+        return self.reshape(*self.shape[:axis], 1, *self.shape[axis:])
+
+    def squeeze(self, axis=None):
+        return self.reshape(np.squeeze(self.data, axis=axis).shape)
+
+    def _sum_to(self, shape) -> "Tensor":
+        """Sum a broadcast gradient back to ``shape``: the one place broadcasting is undone."""
+        lead = self.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape)
+                                           if n == 1 and self.shape[i + lead] != 1)
+        out = self.sum(axis=axes, keepdims=True) if axes else self
+        return out.reshape(shape) if out.shape != tuple(shape) else out
+
+    def __getitem__(self, index):
+        index = _convert_index(index)
+        try:
+            np.empty(self.shape, dtype=np.bool_)[index]
+        except IndexError as e:
+            raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape "
+                             f"{self.shape}: {e}") from None
+        return ops.GetItem.apply(self, index=index)
+
+    def __setitem__(self, index, value):
+        raise TypeError("tensors are immutable in the graph: build a new tensor with where() or "
+                        "concatenate(), or write to .data outside of autograd")
+
+
+def _count(shape, axis) -> int:
+    """How many elements a reduction over ``axis`` (already normalised) combines."""
+    if axis is None:
+        return max(int(np.prod(shape)), 1)
+    axes = (axis,) if isinstance(axis, int) else axis
+    return max(int(np.prod([shape[a] for a in axes])), 1)
+
+
+def _resolve_shape(old_shape, size, shape) -> tuple:
+    """numpy's reshape rule (one -1 allowed), checked here so the error names both shapes."""
+    try:
+        shape = [int(n) for n in shape]
+    except (TypeError, ValueError):
+        raise TypeError(f"reshape: shape must be integers; got {shape}") from None
+    unknown = [i for i, n in enumerate(shape) if n == -1]
+    known = int(np.prod([n for n in shape if n != -1]))
+    ok = len(unknown) <= 1 and all(n >= -1 for n in shape)
+    if ok and unknown:
+        ok = known != 0 and size % known == 0
+        if ok:
+            shape[unknown[0]] = size // known
+    if not ok or int(np.prod(shape)) != size:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {old_shape} ({size} "
+                         f"elements) into shape {tuple(shape)}")
+    return tuple(shape)
+
+
+def _convert_index(index):
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else np.asarray(i) if isinstance(i, list)
+                     else i for i in index)
+    return index
+
+
+# ---------------------------------------------------------------- module-level functions
+
+def _as_tensor(x, like=None) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    return like._operand(x) if like is not None else Tensor(x)
+
+
+def where(cond, a, b) -> Tensor:
+    """Elementwise ``a`` where ``cond`` else ``b``; the gradient flows to the chosen side."""
+    cond = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
+    if cond.dtype != np.bool_:
+        cond = cond.astype(bool)
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    a, b = _as_tensor(a, like), _as_tensor(b, like)
+    try:
+        np.broadcast_shapes(cond.shape, a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"where: shapes {cond.shape} (cond), {a.shape} and {b.shape} cannot be "
+                         f"broadcast together") from None
+    return ops.Where.apply(Tensor._from_op(cond), a, b)
+
+
+def maximum(a, b) -> Tensor:
+    """Elementwise maximum; where equal, each side gets half the gradient."""
+    like = a if isinstance(a, Tensor) else b
+    a, b = _as_tensor(a, like), _as_tensor(b, like)
+    return a._binary(ops.Maximum, b)
+
+
+def minimum(a, b) -> Tensor:
+    like = a if isinstance(a, Tensor) else b
+    a, b = _as_tensor(a, like), _as_tensor(b, like)
+    return -maximum(-a, -b)
+
+
+def concatenate(tensors, axis: int = 0) -> Tensor:
+    tensors = [_as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concatenate: need at least one tensor")
+    ndim = tensors[0].ndim
+    axis = _normalize_axis(axis, ndim, "concatenate", tensors[0].shape)
+    for t in tensors[1:]:
+        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1:] != \
+                tensors[0].shape[:axis] + tensors[0].shape[axis + 1:]:
+            raise ValueError(f"concatenate: shapes {[t.shape for t in tensors]} differ outside "
+                             f"axis {axis}")
+    return ops.Concatenate.apply(*tensors, axis=axis)
+
+
+def stack(tensors, axis: int = 0) -> Tensor:
+    tensors = [_as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: need at least one tensor")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all tensors need the same shape; got {[t.shape for t in tensors]}")
+    ndim = tensors[0].ndim + 1
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"stack: axis {axis} is out of range for {ndim}-d result")
+    axis %= ndim
+    return concatenate([t.expand_dims(axis) for t in tensors], axis=axis)
+
+
+def zeros(*shape, dtype=DEFAULT_DTYPE, requires_grad=False) -> Tensor:
+    return Tensor(np.zeros(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=DEFAULT_DTYPE, requires_grad=False) -> Tensor:
+    return Tensor(np.ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def full(shape, fill_value, dtype=DEFAULT_DTYPE, requires_grad=False) -> Tensor:
+    return Tensor(np.full(_shape_arg((shape,)), fill_value, dtype=dtype),
+                  requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(np.ones(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
+
+
+def arange(*args, dtype=DEFAULT_DTYPE) -> Tensor:
+    return Tensor(np.arange(*args, dtype=dtype))
+
+
+def eye(n: int, m=None, dtype=DEFAULT_DTYPE, requires_grad=False) -> Tensor:
+    return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
+
+
+def randn(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, rng=None) -> Tensor:
+    rng = np.random.default_rng(rng)
+    return Tensor(rng.standard_normal(_shape_arg(shape)).astype(dtype),
+                  requires_grad=requires_grad)
+
+
+def rand(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, rng=None) -> Tensor:
+    rng = np.random.default_rng(rng)
+    return Tensor(rng.random(_shape_arg(shape)).astype(dtype), requires_grad=requires_grad)
+
+
+def _shape_arg(shape) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if not all(isinstance(n, (int, np.integer)) and n >= 0 for n in shape):
+        raise ValueError(f"shape must be non-negative integers; got {shape}")
+    return tuple(int(n) for n in shape)
