@@ -414,3 +414,20 @@ def test_plot_predictions_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         plots.plot_predictions(**args)
+
+
+def test_plotting_leaves_pyplot_and_the_backend_alone():
+    # A Jupyter user's backend must survive: the module never imports pyplot or picks a backend.
+    import subprocess
+    import sys
+    code = (
+        "import sys, matplotlib\n"
+        "matplotlib.rcParams['backend'] = 'svg'\n"
+        "from tinygrad_mlp.viz import plots\n"
+        "plots.plot_loss({'train_loss': [1.0, 0.5], 'train_acc': [0.1, 0.2]})\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
+        "assert matplotlib.rcParams['backend'] == 'svg', matplotlib.rcParams['backend']\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

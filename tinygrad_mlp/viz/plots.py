@@ -164,19 +164,13 @@ def _draw_metric(ax, series, metric, ylabel, title):
     ax.legend()
 
 
-def _draw_loss(ax, series):
-    _draw_metric(ax, series, "loss", "loss", "Loss per epoch")
-
-
-def _draw_accuracy(ax, series):
-    _draw_metric(ax, series, "acc", "accuracy", "Accuracy per epoch")
 
 
 def plot_loss(history, path=None):
     """Train and validation loss per epoch (1-based), best validation-loss epoch marked."""
     path = _check_path(path)
     fig = _new_figure((6, 4))
-    _draw_loss(fig.add_subplot(), _history_series(history))
+    _draw_metric(fig.add_subplot(), _history_series(history), "loss", "loss", "Loss per epoch")
     return _finish(fig, path)
 
 
@@ -184,7 +178,8 @@ def plot_accuracy(history, path=None):
     """Train and validation accuracy per epoch (1-based), best validation-loss epoch marked."""
     path = _check_path(path)
     fig = _new_figure((6, 4))
-    _draw_accuracy(fig.add_subplot(), _history_series(history))
+    _draw_metric(fig.add_subplot(), _history_series(history), "acc", "accuracy",
+                 "Accuracy per epoch")
     return _finish(fig, path)
 
 
@@ -194,8 +189,8 @@ def plot_history(history, path=None):
     series = _history_series(history)
     fig = _new_figure((11, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
-    _draw_loss(ax_loss, series)
-    _draw_accuracy(ax_acc, series)
+    _draw_metric(ax_loss, series, "loss", "loss", "Loss per epoch")
+    _draw_metric(ax_acc, series, "acc", "accuracy", "Accuracy per epoch")
     fig.suptitle("Training history")
     return _finish(fig, path)
 
