@@ -20,12 +20,14 @@ DEFAULT_DTYPE = np.dtype(np.float32)
 
 
 def _to_array(data, dtype=None) -> np.ndarray:
-    """The dtype policy: float arrays keep their dtype, Python numbers and lists become float32,
-    integer and bool arrays stay as they are."""
+    """The dtype policy: numpy float arrays and scalars keep their dtype, Python numbers and lists
+    become float32, integer and bool data stay as they are."""
     if isinstance(data, Tensor):
         arr = data.data
     elif isinstance(data, np.ndarray):
         arr = data
+    elif isinstance(data, np.generic):  # e.g. ``a.sum()`` of a float64 array: still float64
+        arr = np.asarray(data)
     elif isinstance(data, (numbers.Number, list, tuple)) or np.isscalar(data):
         arr = np.asarray(data)
         if dtype is None and arr.dtype.kind in "iuf":
@@ -385,8 +387,12 @@ class Tensor:
 
     def sigmoid(self):
         # exp(-|x|) never overflows; both branches of the where stay finite, so the gradient does.
-        e = (-self.abs()).exp()
-        return where(self.data >= 0, 1 / (1 + e), e / (1 + e))
+        # -|x| is taken with where, not abs(): abs has derivative 0 at 0, which would make
+        # sigmoid'(0) (and tanh'(0)) zero.
+        nonneg = self.data >= 0
+        e = where(nonneg, -self, self).exp()
+        d = 1 + e
+        return where(nonneg, 1 / d, e / d)
 
     def tanh(self):
         return 2 * (2 * self).sigmoid() - 1
