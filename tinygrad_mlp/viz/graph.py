@@ -70,7 +70,7 @@ def _import_graphviz():
 
 def draw_graph(root, params=None, show_shapes=True, show_dtypes=True, show_values=False,
                show_grads=False, collapse_modules=False, rankdir="LR", max_nodes=None,
-               legend=True):
+               legend=True, inputs=None):
     """The graph that ``root`` recorded, as a ``graphviz.Digraph`` (displays inline in Jupyter).
 
     One node per op (labelled with the op and its output's shape and dtype) and one per leaf.
@@ -80,6 +80,8 @@ def draw_graph(root, params=None, show_shapes=True, show_dtypes=True, show_value
     colours the node by its log magnitude. ``collapse_modules``: True (or a depth, 1 = the root
     module's children) draws each module call as one node; needs the forward run under ``trace()``.
     ``max_nodes``: keep the nodes nearest the roots and mark the rest as "... N more nodes".
+    ``inputs``: a ``dict[str, Tensor]`` naming the data (``{"x": x, "y": y}``); once the data are
+    named, the other leaves that need no gradient are drawn as constants.
     """
     graphviz = _import_graphviz()
     roots = _as_roots(root)
@@ -89,16 +91,21 @@ def draw_graph(root, params=None, show_shapes=True, show_dtypes=True, show_value
         raise ValueError(f"draw_graph: max_nodes must be a positive int or None; got {max_nodes!r}")
     depth = _collapse_depth(collapse_modules)
 
-    tensors, inputs = _collect(roots)
+    tensors, args = _collect(roots)
     root_module, names, module_names = _names(params)
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise TypeError(f"draw_graph: inputs must be a dict of name -> Tensor; got "
+                        f"{type(inputs).__name__}")
+    data_names = _names(inputs)[1] if inputs is not None else {}
+    leaf = _LeafNamer({**data_names, **names}, unnamed_are_const=inputs is not None)
     norms = _gradient_norms(roots, tensors) if show_grads else None
     label = _Labeller(show_shapes, show_dtypes, show_values, norms)
     is_root = set(range(len({id(r) for r in roots})))  # _collect puts the roots first
     if depth:
-        nodes, edges = _collapsed(tensors, inputs, is_root, names, module_names, root_module,
+        nodes, edges = _collapsed(tensors, args, is_root, leaf, module_names, root_module,
                                   depth, label)
     else:
-        nodes, edges = _expanded(tensors, inputs, is_root, names, label)
+        nodes, edges = _expanded(tensors, args, is_root, leaf)
     nodes, edges, hidden = _truncate(nodes, edges, max_nodes)
     return _emit(graphviz, nodes, edges, hidden, rankdir, legend, label)
 
@@ -152,6 +159,8 @@ def render_model_graph(model, x, path, loss_fn=None, target=None, collapse_modul
         out = model(x)
         if loss_fn is not None:
             out = loss_fn(out, target) if target is not None else loss_fn(out)
+    data = {"x": x} if target is None else {"x": x, "target": target}
+    kwargs.setdefault("inputs", {k: v for k, v in data.items() if isinstance(v, Tensor)})
     return render_graph(out, path, params=model, collapse_modules=collapse_modules, **kwargs)
 
 
@@ -186,7 +195,7 @@ def _collect(roots):
     Unlike ``autograd.topological_order`` this also follows inputs that need no gradient: the
     data and constants are part of the picture.
     """
-    index, tensors, inputs = {}, [], []
+    index, tensors, args = {}, [], []
     for r in roots:
         if id(r) not in index:
             index[id(r)] = len(tensors)
@@ -208,8 +217,8 @@ def _collect(roots):
                     k = index[id(inp)] = len(tensors)
                     tensors.append(inp)
                 ids.append(k)
-        inputs.append(ids)
-    return tensors, inputs
+        args.append(ids)
+    return tensors, args
 
 
 def _names(params):
@@ -319,12 +328,25 @@ def _text_colour(fill) -> str:
     return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 140 else "black"
 
 
-def _leaf_kind(t, named: bool) -> str:
-    if t.requires_grad:
-        return "param"
-    if not named and (t.size == 1 or t.dtype == np.bool_):  # scalars, relu masks
-        return "const"
-    return "input"
+class _LeafNamer:
+    """Kind and title of a leaf. The graph does not say which leaves are data and which are
+    constants made inside composed ops (a relu mask, a softmax's detached max), so unnamed ones are
+    told apart by a guess (scalars and bool masks are constants) until the caller names the data."""
+
+    def __init__(self, names, unnamed_are_const):
+        self.names, self.unnamed_are_const = names, unnamed_are_const
+
+    def kind(self, t) -> str:
+        if t.requires_grad:
+            return "param"
+        if id(t) in self.names:
+            return "input"
+        if self.unnamed_are_const or t.size == 1 or t.dtype == np.bool_:
+            return "const"
+        return "input"
+
+    def title(self, t, kind) -> str:
+        return self.names.get(id(t), "const" if kind == "const" else "input")
 
 
 class _Node:
@@ -341,17 +363,16 @@ class _Node:
 
 # --------------------------------------------------------------------------- building nodes
 
-def _expanded(tensors, inputs, is_root, names, label):
+def _expanded(tensors, args, is_root, leaf):
     nodes, edges = [], []
     for i, t in enumerate(tensors):
         if t._ctx is not None:
             kind, title = ("output" if i in is_root else "op"), _op_title(t._ctx)
         else:
-            name = names.get(id(t))
-            kind = _leaf_kind(t, name is not None)
-            title = name if name is not None else ("const" if kind == "const" else "input")
+            kind = leaf.kind(t)
+            title = leaf.title(t, kind)
         nodes.append(_Node(f"n{i}", kind, title, t))
-        edges.extend((f"n{j}", f"n{i}") for j in inputs[i])
+        edges.extend((f"n{j}", f"n{i}") for j in args[i])
     return nodes, edges
 
 
@@ -364,7 +385,7 @@ def _module_at_depth(scope, root_module, depth):
     return scope[min(depth, len(scope)) - 1] if scope else None
 
 
-def _collapsed(tensors, inputs, is_root, names, module_names, root_module, depth, label):
+def _collapsed(tensors, args, is_root, leaf, module_names, root_module, depth, label):
     n = len(tensors)
     module = [None] * n
     traced = False
@@ -392,14 +413,14 @@ def _collapsed(tensors, inputs, is_root, names, module_names, root_module, depth
 
     for i in range(n):
         if module[i] is not None:
-            for j in inputs[i]:
+            for j in args[i]:
                 if module[j] is module[i]:
                     parent[find(j)] = find(i)
     group = [find(i) if module[i] is not None else None for i in range(n)]
 
     consumers = [set() for _ in range(n)]
     for i in range(n):
-        for j in inputs[i]:
+        for j in args[i]:
             consumers[j].add(group[i] if group[i] is not None else ("t", i))
     # A module's own parameters, and constants, used only inside one call become part of its box.
     absorbed = [None] * n
@@ -408,7 +429,7 @@ def _collapsed(tensors, inputs, is_root, names, module_names, root_module, depth
             (g,) = consumers[j]
             if g is not None and not isinstance(g, tuple):
                 own = {id(p) for _, p in _named_parameters(module[g])}
-                if id(t) in own or _leaf_kind(t, id(t) in names) == "const":
+                if id(t) in own or leaf.kind(t) == "const":
                     absorbed[j] = g
 
     members = {}
@@ -431,15 +452,14 @@ def _collapsed(tensors, inputs, is_root, names, module_names, root_module, depth
             if t._ctx is not None:
                 kind, title = ("output" if i in is_root else "op"), _op_title(t._ctx)
             else:
-                name = names.get(id(t))
-                kind = _leaf_kind(t, name is not None)
-                title = name if name is not None else ("const" if kind == "const" else "input")
+                kind = leaf.kind(t)
+                title = leaf.title(t, kind)
             nodes.append(_Node(f"n{i}", kind, title, t))
         elif g not in drawn_groups:
             drawn_groups.add(g)
             nodes.append(_module_node(g, members[g], tensors, consumers, is_root, module[g],
                                       module_names, calls_of[id(module[g])], absorbed, label))
-        for j in inputs[i]:
+        for j in args[i]:
             if absorbed[j] is not None:
                 continue
             edge = (node_name(j), node_name(i))
