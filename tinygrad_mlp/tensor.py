@@ -109,8 +109,10 @@ class Tensor:
         """A Python number takes this tensor's dtype (weak scalar); arrays keep theirs."""
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, (float, int)) and self.data.dtype.kind == "f":
-            return Tensor._from_op(np.asarray(other, dtype=self.data.dtype))
+        if isinstance(other, (float, int)):
+            kind = self.data.dtype.kind
+            if kind == "f" or (kind in "iu" and isinstance(other, int)):
+                return Tensor._from_op(np.asarray(other, dtype=self.data.dtype))
         try:
             arr = np.asarray(other)
         except Exception:  # pragma: no cover - exotic objects
