@@ -7,6 +7,8 @@ from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enab
 from .tensor import (Tensor, arange, concatenate, eye, full, maximum, minimum, ones, ones_like,
                      rand, randn, stack, where, zeros, zeros_like)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from . import functional, nn, optim
+from .serialization import load, save
 
 import numpy as _np
 
