@@ -472,3 +472,51 @@ def test_viz_reexports_the_plot_functions():
         assert getattr(viz, name) is getattr(plots, name)
     with pytest.raises(AttributeError):
         viz.no_such_function  # noqa: B018
+
+
+# --------------------------------------------------------------------------- with tinygrad_mlp.nn
+
+@pytest.fixture
+def fashion_mlp(rng):
+    from tinygrad_mlp import nn
+    model = nn.Sequential(nn.Linear(784, 512, rng=rng), nn.ReLU(), nn.Linear(512, 256, rng=rng),
+                          nn.ReLU(), nn.Linear(256, 10, rng=rng))
+    x = tg.Tensor(rng.random((8, 784), dtype=np.float32))
+    labels = rng.integers(0, 10, size=8)
+    return model, nn.CrossEntropyLoss(), x, labels
+
+
+def test_nn_model_names_and_one_node_per_module_call(fashion_mlp):
+    model, loss_fn, x, labels = fashion_mlp
+    with trace():
+        loss = loss_fn(model(x), labels)
+    expanded = nodes_of(draw_graph(loss, params=model))
+    for name, shape in [("0.weight", "(512, 784)"), ("2.bias", "(256,)"), ("4.weight", "(10, 256)")]:
+        assert expanded[find(expanded, name)][0][1] == f"{shape} float32"
+    collapsed = nodes_of(draw_graph(loss, params=model, collapse_modules=True, inputs={"x": x}))
+    assert titles(collapsed) == sorted(["0: Linear", "1: ReLU", "2: Linear", "3: ReLU", "4: Linear",
+                                        "CrossEntropyLoss (output)", "x"])
+
+
+@needs_dot
+def test_render_model_graph_with_nn_writes_the_collapsed_svg(tmp_path, fashion_mlp):
+    model, loss_fn, x, labels = fashion_mlp
+    path = render_model_graph(model, x, tmp_path / "graph.svg", loss_fn=loss_fn, target=labels)
+    text = " ".join(ET.parse(path).getroot().itertext())
+    for title in ("0: Linear", "4: Linear", "weight (512, 784)", "CrossEntropyLoss"):
+        assert title in text
+
+
+@needs_dot
+def test_render_graph_takes_an_adjusted_drawing(tmp_path):
+    a = tg.Tensor(np.ones(2, np.float32), requires_grad=True)
+    small = draw_graph(a.exp().sum())
+    small.attr(dpi="36")
+    big = draw_graph(a.exp().sum())
+    big.attr(dpi="144")
+    png_small = render_graph(small, tmp_path / "small.png").read_bytes()
+    png_big = render_graph(big, tmp_path / "big.png").read_bytes()
+    width = lambda png: int.from_bytes(png[16:20], "big")  # noqa: E731 (IHDR width)
+    assert width(png_big) > 3 * width(png_small)
+    with pytest.raises(TypeError, match="already drawn"):
+        render_graph(small, tmp_path / "x.svg", show_grads=True)

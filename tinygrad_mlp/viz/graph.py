@@ -113,6 +113,9 @@ def draw_graph(root, params=None, show_shapes=True, show_dtypes=True, show_value
 def render_graph(root, path, **kwargs) -> Path:
     """Draw ``root``'s graph (``**kwargs`` as for ``draw_graph``) into ``path``; returns the path.
 
+    ``root`` may also be a Digraph that ``draw_graph`` returned and you adjusted (e.g.
+    ``graph.attr(dpi="72")``); then no ``**kwargs`` are taken.
+
     The format comes from the extension: .svg, .png, .pdf (these run Graphviz's ``dot``) or .dot
     (the source, no program needed). The file is written whole or not at all. Without ``dot`` the
     source is written next to ``path`` (same name, ``.dot``) and ``GraphvizNotFoundError`` says how
@@ -125,7 +128,13 @@ def render_graph(root, path, **kwargs) -> Path:
                          f"{ext or '(none)'!r}; use one of {', '.join(FORMATS)}")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"render_graph: directory {str(path.parent)!r} does not exist")
-    dot = draw_graph(root, **kwargs)
+    if hasattr(root, "source") and hasattr(root, "pipe"):  # already drawn
+        if kwargs:
+            raise TypeError(f"render_graph: drawing options {sorted(kwargs)} apply to tensors; "
+                            f"this is an already drawn graph")
+        dot = root
+    else:
+        dot = draw_graph(root, **kwargs)
     if FORMATS[ext] is None:
         _write_atomically(path, dot.source.encode("utf-8"))
         return path
@@ -572,11 +581,15 @@ def _legend(dot, kinds, label):
         # One rank: the legend is a compact column (LR) or row (TB), not another chain of nodes.
         with leg.subgraph() as column:
             column.attr(rank="same")
-            for kind in kinds:
-                column.node(f"legend_{kind}", STYLES[kind][0].replace("\n", "\\n"),
-                            **STYLES[kind][1])
+            names = [f"legend_{kind}" for kind in kinds]
+            for name, kind in zip(names, kinds):
+                column.node(name, STYLES[kind][0].replace("\n", "\\n"), **STYLES[kind][1])
             if label.norms is not None:
-                column.node("legend_grad", _gradient_scale(label), shape="plaintext")
+                names.append("legend_grad")
+                column.node(names[-1], _gradient_scale(label), shape="plaintext")
+            # Within one rank, only edges fix the order; invisible ones keep the listed order.
+            for a, b in zip(names, names[1:]):
+                column.edge(a, b, style="invis")
 
 
 def _gradient_scale(label) -> str:
