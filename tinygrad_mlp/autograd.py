@@ -243,6 +243,9 @@ def run_backward(roots, gradients, retain_graph: bool, create_graph: bool, captu
     for r, g in zip(roots, gradients):
         grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
     captured = {id(t): None for t in capture} if capture is not None else None
+    # Memory of gradients handed to the user in this pass (the caller's own gradients count), so
+    # that no two handed-out gradients share an array.
+    handed_out = {id(_memory(g.data)) for g in gradients}
 
     prev = _GradMode.enabled
     _GradMode.enabled = create_graph
@@ -255,15 +258,22 @@ def run_backward(roots, gradients, retain_graph: bool, create_graph: bool, captu
                 for hook in list(t._hooks):
                     replaced = hook(g)
                     if replaced is not None:
-                        g = t._as_gradient(replaced)
+                        replaced = t._as_gradient(replaced)
+                        if replaced.shape != g.shape:
+                            raise ValueError(
+                                f"backward: a hook returned a gradient of shape {replaced.shape} "
+                                f"for a tensor of shape {g.shape}")
+                        g = replaced
+                        handed_out.add(id(_memory(g.data)))
             ctx = t._ctx
             if captured is not None:
                 if id(t) in captured:
-                    captured[id(t)] = g
+                    captured[id(t)] = _hand_out(g, t, handed_out, create_graph)
             elif ctx is None or t._retains_grad:
-                # Accumulate as a new tensor: a gradient object may be shared with another input
-                # (add passes its gradient through unchanged) or with the caller.
-                t.grad = g if t.grad is None else t.grad + g
+                # Accumulate as a new tensor: ``t.grad`` may be held elsewhere (an optimiser, the
+                # caller), and the sum must not change it behind their back.
+                t.grad = _hand_out(g, t, handed_out, create_graph) if t.grad is None \
+                    else t.grad + _cast(g, t)
             if ctx is None:
                 continue
             if ctx.released:
@@ -285,6 +295,31 @@ def run_backward(roots, gradients, retain_graph: bool, create_graph: bool, captu
     if captured is not None:
         return [captured[id(t)] for t in capture]
     return None
+
+
+def _memory(array):
+    """The array that owns ``array``'s memory (numpy points every view at the owner)."""
+    return array if array.base is None else array.base
+
+
+def _cast(g, t):
+    return g if g.dtype == t.dtype else g.astype(t.dtype)
+
+
+def _hand_out(g, t, handed_out: set, create_graph: bool):
+    """The gradient as ``t`` gets it: in ``t``'s dtype (mixed-dtype arithmetic may have promoted
+    it) and, unless it is part of a graph, in a writable array of its own. Ops pass gradients on
+    unchanged (add), as read-only broadcast views (sum) or as views of one array (reshape), so
+    without the copy an in-place update of one ``.grad`` could change another or fail."""
+    g = _cast(g, t)
+    if create_graph:
+        return g
+    memory = _memory(g.data)
+    if id(memory) in handed_out or not g.data.flags.writeable:
+        g = g._const(g.data.copy())
+        memory = g.data
+    handed_out.add(id(memory))
+    return g
 
 
 def backward(root, gradient=None, retain_graph: bool = False, create_graph: bool = False):
