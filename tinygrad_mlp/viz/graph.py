@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import secrets
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -91,11 +92,12 @@ def draw_graph(root, params=None, show_shapes=True, show_dtypes=True, show_value
         raise ValueError(f"draw_graph: max_nodes must be a positive int or None; got {max_nodes!r}")
     depth = _collapse_depth(collapse_modules)
 
-    tensors, args = _collect(roots)
-    root_module, names, module_names = _names(params)
     if inputs is not None and not isinstance(inputs, Mapping):
         raise TypeError(f"draw_graph: inputs must be a dict of name -> Tensor; got "
                         f"{type(inputs).__name__}")
+
+    tensors, args = _collect(roots)
+    root_module, names, module_names = _names(params)
     data_names = _names(inputs)[1] if inputs is not None else {}
     leaf = _LeafNamer({**data_names, **names}, unnamed_are_const=inputs is not None)
     norms = _gradient_norms(roots, tensors) if show_grads else None
@@ -148,7 +150,7 @@ def render_graph(root, path, **kwargs) -> Path:
             f"render_graph: the Graphviz program 'dot' was not found on PATH, so {str(path)!r} was "
             f"not written. The graph's DOT source is in {str(source)!r}. Install Graphviz "
             f"({INSTALL_GRAPHVIZ}), then call render_graph again or run: "
-            f"dot -T{FORMATS[ext]} {source} -o {path}") from None
+            f"dot -T{FORMATS[ext]} {shlex.quote(str(source))} -o {shlex.quote(str(path))}") from None
     except graphviz.CalledProcessError as exc:
         source = path.with_suffix(".dot")
         _write_atomically(source, dot.source.encode("utf-8"))
@@ -372,15 +374,17 @@ class _Node:
 
 # --------------------------------------------------------------------------- building nodes
 
+def _tensor_node(i, t, is_root, leaf) -> _Node:
+    if t._ctx is not None:
+        return _Node(f"n{i}", "output" if i in is_root else "op", _op_title(t._ctx), t)
+    kind = leaf.kind(t)
+    return _Node(f"n{i}", kind, leaf.title(t, kind), t)
+
+
 def _expanded(tensors, args, is_root, leaf):
     nodes, edges = [], []
     for i, t in enumerate(tensors):
-        if t._ctx is not None:
-            kind, title = ("output" if i in is_root else "op"), _op_title(t._ctx)
-        else:
-            kind = leaf.kind(t)
-            title = leaf.title(t, kind)
-        nodes.append(_Node(f"n{i}", kind, title, t))
+        nodes.append(_tensor_node(i, t, is_root, leaf))
         edges.extend((f"n{j}", f"n{i}") for j in args[i])
     return nodes, edges
 
@@ -433,13 +437,18 @@ def _collapsed(tensors, args, is_root, leaf, module_names, root_module, depth, l
             consumers[j].add(group[i] if group[i] is not None else ("t", i))
     # A module's own parameters, and constants, used only inside one call become part of its box.
     absorbed = [None] * n
+    held = {}  # group -> indices of the leaves its box holds
+    own_params = {}  # id(module) -> {id(parameter): local name}
     for j, t in enumerate(tensors):
         if t._ctx is None and j not in is_root and len(consumers[j]) == 1:
             (g,) = consumers[j]
-            if g is not None and not isinstance(g, tuple):
-                own = {id(p) for _, p in _named_parameters(module[g])}
-                if id(t) in own or leaf.kind(t) == "const":
+            if not isinstance(g, tuple):  # a module call, not a single op
+                key = id(module[g])
+                if key not in own_params:
+                    own_params[key] = {id(p): name for name, p in _named_parameters(module[g])}
+                if id(t) in own_params[key] or leaf.kind(t) == "const":
                     absorbed[j] = g
+                    held.setdefault(g, []).append(j)
 
     members = {}
     for i in range(n):
@@ -458,16 +467,12 @@ def _collapsed(tensors, args, is_root, leaf, module_names, root_module, depth, l
             continue
         g = group[i]
         if g is None:
-            if t._ctx is not None:
-                kind, title = ("output" if i in is_root else "op"), _op_title(t._ctx)
-            else:
-                kind = leaf.kind(t)
-                title = leaf.title(t, kind)
-            nodes.append(_Node(f"n{i}", kind, title, t))
+            nodes.append(_tensor_node(i, t, is_root, leaf))
         elif g not in drawn_groups:
             drawn_groups.add(g)
-            nodes.append(_module_node(g, members[g], tensors, consumers, is_root, module[g],
-                                      module_names, calls_of[id(module[g])], absorbed, label))
+            nodes.append(_module_node(g, members[g], held.get(g, ()), tensors, consumers, is_root,
+                                      module[g], module_names, calls_of[id(module[g])],
+                                      own_params.get(id(module[g]), {}), label))
         for j in args[i]:
             if absorbed[j] is not None:
                 continue
@@ -486,21 +491,22 @@ def _named_parameters(module):
     return list(module.named_parameters()) if hasattr(module, "named_parameters") else []
 
 
-def _module_node(g, member_ids, tensors, consumers, is_root, module, module_names, calls,
-                 absorbed, label):
+def _module_node(g, member_ids, held, tensors, consumers, is_root, module, module_names, calls,
+                 own, label):
     name = module_names.get(id(module))
     cls = type(module).__name__
     title = f"{name}: {cls}" if name else cls
     if len(calls) > 1:
-        title += f" (call {calls.index(g) + 1} of {len(calls)})"
+        # calls are listed from the output back; numbered in the order they ran
+        title += f" (call {len(calls) - calls.index(g)} of {len(calls)})"
     # The call's outputs: its tensors used outside it, or roots.
     outs = [i for i in member_ids if i in is_root or any(c != g for c in consumers[i])]
     lines = [title, f"{len(member_ids)} op" + ("s" if len(member_ids) > 1 else "")]
     for i in outs:
         lines += ["→ " + s if k == 0 else s for k, s in enumerate(label.describe(tensors[i]))]
-    own = {id(p): n for n, p in _named_parameters(module)}
-    for j, t in enumerate(tensors):
-        if absorbed[j] == g and id(t) in own:
+    for j in held:
+        t = tensors[j]
+        if id(t) in own:
             line = own[id(t)] + (" " + _shape_text(t.shape) if label.show_shapes else "")
             if label.norms is not None and label.norms.get(id(t)) is not None:
                 line += f" |grad| {label.norms[id(t)]:.3g}"
