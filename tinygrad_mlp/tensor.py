@@ -47,7 +47,11 @@ def _normalize_axis(axis, ndim: int, op: str, shape):
     """Check ``axis`` against the shape, so a bad one is reported by the op that got it."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    try:
+        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    except TypeError:
+        raise TypeError(f"{op}: axis must be None, an int or a tuple of ints; got {axis!r}") \
+            from None
     out = []
     for ax in axes:
         if not isinstance(ax, (int, np.integer)) or not -max(ndim, 1) <= ax < max(ndim, 1) \
@@ -235,15 +239,15 @@ class Tensor:
 
     # ------------------------------------------------------------ operators
 
-    def _binary(self, op, other, reflected=False):
+    def _binary(self, op, other, reflected=False, name=None):
         other = self._operand(other)
         a, b = (other, self) if reflected else (self, other)
         if a.data.shape != b.data.shape:
             try:
                 np.broadcast_shapes(a.data.shape, b.data.shape)
             except ValueError:
-                raise ValueError(f"{op.__name__.lower()}: shapes {a.shape} and {b.shape} cannot "
-                                 f"be broadcast together") from None
+                raise ValueError(f"{name or op.__name__.lower()}: shapes {a.shape} and {b.shape} "
+                                 f"cannot be broadcast together") from None
         return op.apply(a, b)
 
     def __add__(self, other):
@@ -253,10 +257,10 @@ class Tensor:
         return self._binary(ops.Add, other, reflected=True)
 
     def __sub__(self, other):
-        return self._binary(ops.Add, -self._operand(other))
+        return self._binary(ops.Add, -self._operand(other), name="sub")
 
     def __rsub__(self, other):
-        return (-self)._binary(ops.Add, other, reflected=True)
+        return (-self)._binary(ops.Add, other, reflected=True, name="sub")
 
     def __mul__(self, other):
         return self._binary(ops.Mul, other)
@@ -517,7 +521,15 @@ class Tensor:
         return self.reshape(*self.shape[:axis], 1, *self.shape[axis:])
 
     def squeeze(self, axis=None):
-        return self.reshape(np.squeeze(self.data, axis=axis).shape)
+        if axis is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        axes = _normalize_axis(axis, self.ndim, "squeeze", self.shape)
+        axes = (axes,) if isinstance(axes, int) else axes
+        for ax in axes:
+            if self.shape[ax] != 1:
+                raise ValueError(f"squeeze: axis {ax} has size {self.shape[ax]} in a tensor of "
+                                 f"shape {self.shape}; only axes of size 1 can be squeezed")
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
 
     def _sum_to(self, shape) -> "Tensor":
         """Sum a broadcast gradient back to ``shape``: the one place broadcasting is undone."""
@@ -530,11 +542,10 @@ class Tensor:
     def __getitem__(self, index):
         index = _convert_index(index)
         try:
-            np.empty(self.shape, dtype=np.bool_)[index]
+            return ops.GetItem.apply(self, index=index)
         except IndexError as e:
             raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape "
                              f"{self.shape}: {e}") from None
-        return ops.GetItem.apply(self, index=index)
 
     def __setitem__(self, index, value):
         raise TypeError("tensors are immutable in the graph: build a new tensor with where() or "
@@ -612,7 +623,7 @@ def maximum(a, b) -> Tensor:
 def minimum(a, b) -> Tensor:
     like = a if isinstance(a, Tensor) else b
     a, b = _as_tensor(a, like), _as_tensor(b, like)
-    return -maximum(-a, -b)
+    return -(-a)._binary(ops.Maximum, -b, name="minimum")
 
 
 def concatenate(tensors, axis: int = 0) -> Tensor:
@@ -638,7 +649,8 @@ def stack(tensors, axis: int = 0) -> Tensor:
         raise ValueError(f"stack: all tensors need the same shape; got {[t.shape for t in tensors]}")
     ndim = tensors[0].ndim + 1
     if not -ndim <= axis < ndim:
-        raise ValueError(f"stack: axis {axis} is out of range for {ndim}-d result")
+        raise ValueError(f"stack: axis {axis} is out of range for stacking tensors of shape "
+                         f"{tensors[0].shape} (the result has {ndim} axes)")
     axis %= ndim
     return concatenate([t.expand_dims(axis) for t in tensors], axis=axis)
 
