@@ -78,10 +78,10 @@ class Module:
                                  f"(call super().__init__() first in {type(self).__name__})")
         params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, keep=params)
             params[name] = value
         elif isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, keep=modules)
             modules[name] = value
         elif name in params:
             if value is not None:
@@ -103,16 +103,18 @@ class Module:
         self._forget(name)
         object.__delattr__(self, name)
 
-    def _forget(self, name):
+    def _forget(self, name, keep=None):
+        """Unregister ``name`` everywhere except ``keep``, where a replacement keeps its place."""
         for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
         self._non_persistent.discard(name)
 
     def register_parameter(self, name: str, param: Parameter | None):
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None; got "
                             f"{type(param).__name__}")
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         self._parameters[name] = param
         self.__dict__[name] = param
 
@@ -121,7 +123,7 @@ class Module:
         persistent buffers go into the state dict."""
         if value is not None and not isinstance(value, Tensor):
             value = Tensor(np.asarray(value))
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = value
         if not persistent:
             self._non_persistent.add(name)
@@ -131,7 +133,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"register_module: {name!r} must be a Module or None; got "
                             f"{type(module).__name__}")
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
         self.__dict__[name] = module
 
