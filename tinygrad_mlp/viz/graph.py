@@ -331,7 +331,8 @@ def _summary(a: np.ndarray) -> str:
         return f"{a.mean():.0%} true"
     if a.size == 1:
         return f"= {a.item():.4g}"
-    return f"min {a.min():.3g} mean {a.mean(dtype=np.float64):.3g} max {a.max():.3g}"
+    # "+ 0" turns a -0.0 minimum (a ReLU's output) into 0
+    return f"min {a.min() + 0:.3g} mean {a.mean(dtype=np.float64):.3g} max {a.max() + 0:.3g}"
 
 
 def _text_colour(fill) -> str:
@@ -576,11 +577,11 @@ def _emit(graphviz, nodes, edges, hidden, rankdir, legend, label):
         body.append(f"\tmore [label={_quote(text)} {_attr_text(MARKER_STYLE)}]\n")
     body.extend(f"\t{a} -> {b}\n" for a, b in edges)
     if legend:
-        _legend(dot, [k for k in STYLES if any(nd.kind == k for nd in nodes)], label)
+        _legend(dot, [k for k in STYLES if any(nd.kind == k for nd in nodes)], label, rankdir)
     return dot
 
 
-def _legend(dot, kinds, label):
+def _legend(dot, kinds, label, rankdir):
     with dot.subgraph(name="cluster_legend") as leg:
         leg.attr(label="legend", fontname="Helvetica", fontsize="11", style="rounded",
                  color="#999999")
@@ -593,7 +594,10 @@ def _legend(dot, kinds, label):
             if label.norms is not None:
                 names.append("legend_grad")
                 column.node(names[-1], _gradient_scale(label), shape="plaintext")
-            # Within one rank, only edges fix the order; invisible ones keep the listed order.
+            # Within one rank only edges fix the order. Left-to-right layouts stack a flat edge's
+            # head above its tail, so the chain runs backwards there to read top down.
+            if rankdir in ("LR", "RL"):
+                names.reverse()
             for a, b in zip(names, names[1:]):
                 column.edge(a, b, style="invis")
 
