@@ -24,8 +24,8 @@ from ..tensor import Tensor
 
 __all__ = ["draw_graph", "render_graph", "render_model_graph", "trace", "GraphvizNotFoundError"]
 
-# ``with trace(): loss = ...`` records which module call produced each op (``Function.scope``),
-# which is what ``collapse_modules`` groups by.
+# ``with trace(): loss = ...`` records which modules enclosed each op (``Function.scope``), which
+# is what ``collapse_modules`` groups by.
 trace = autograd.trace_modules
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None}
