@@ -116,9 +116,11 @@ def test_unsavable_objects_are_refused_before_anything_is_written(tmp_path):
 
 # ---------------------------------------------------------------- damaged files
 
-def test_missing_file_names_the_path(tmp_path):
+def test_missing_file_or_directory_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nope\.npz: no such file"):
         tg.load(tmp_path / "nope.npz")
+    with pytest.raises(FileNotFoundError, match=r"the directory .*nodir does not exist"):
+        tg.save({"w": np.ones(1)}, tmp_path / "nodir" / "x.npz")
 
 
 @pytest.mark.parametrize("cut", [0.5, 0.9, 0.999])

@@ -91,6 +91,8 @@ def save(obj, path, compress: bool = False):
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save: {path}: the directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
                                suffix=".tmp")
     try:
@@ -170,6 +172,8 @@ def _read_arrays(path: str) -> dict:
         # numpy falls back to unpickling anything that is neither .npy nor .npz.
         raise SerializationError(f"load: {path}: not a .npz archive (it may be truncated, "
                                  f"corrupted, or a pickle, which is never loaded): {e}") from None
+    except PermissionError:
+        raise
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise SerializationError(f"load: {path}: cannot read the archive, it is truncated or "
                                  f"corrupted ({type(e).__name__}: {e})") from None

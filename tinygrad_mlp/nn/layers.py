@@ -58,8 +58,7 @@ class Linear(Module):
         shape = x.shape
         if not shape or shape[-1] != self.in_features:
             raise _shape_error(self, x, f"(..., {self.in_features})")
-        y = x @ self.weight.T
-        return y if self.bias is None else y + self.bias
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
