@@ -6,7 +6,8 @@ domain and the op's parameters, then checks:
 - ``backward`` against float64 central differences (``gradcheck``);
 - in float32: the output and every gradient stay float32, have the right shapes, agree with the
   float64 gradients, and the inputs are not mutated;
-- for smooth ops, second derivatives against central differences of the first (``gradgradcheck``).
+- for smooth ops, second derivatives of the op's square against central differences of the
+  first (``gradgradcheck``).
 """
 import numpy as np
 import pytest
@@ -51,11 +52,18 @@ def test_float32_stays_float32(op, data):
     x32 = [Tensor(a, requires_grad=True) for a in arrays32]
     x64 = [Tensor(a.astype(np.float64), requires_grad=True) for a in arrays32]
 
+    # The engine casts what it stores in .grad to the leaf's dtype; a hook sees the gradient as the
+    # ops computed it, so this catches a backward that silently promotes to float64.
+    arriving = []
+    for t in x32:
+        t.register_hook(lambda g: arriving.append(g.dtype))
+
     out32 = op.fn(*x32, **params)
     if op.float32_out:
         assert out32.dtype == np.float32
     v = np.random.default_rng(0).uniform(0.5, 1.5, size=out32.shape)
     out32.backward(v.astype(out32.dtype))
+    assert arriving and all(d == np.float32 for d in arriving), arriving
     grads64 = tg.grad((op.fn(*x64, **params) * Tensor(v)).sum(), x64, allow_unused=True)
 
     for t, g64, s in zip(x32, grads64, saved):
@@ -72,7 +80,14 @@ def test_float32_stays_float32(op, data):
 def test_second_derivatives(op, data):
     arrays, params = data.draw(op.cases(), label="arrays, params")
     inputs = [Tensor(a, requires_grad=True) for a in arrays]
-    assert gradgradcheck(lambda *xs: op.fn(*xs, **params), inputs)
+
+    # Squared: for a linear op (reshape, getitem, matmul in each input...) the second derivative of
+    # the op itself is zero whatever its backward's backward does; that of its square is not.
+    def squared(*xs):
+        y = op.fn(*xs, **params)
+        return y * y
+
+    assert gradgradcheck(squared, inputs)
 
 
 def test_table_covers_the_issue_list():

@@ -271,11 +271,14 @@ def test_softmax_family_against_closed_forms():
 def test_astype():
     x = Tensor(np.array([1.5, -2.5], dtype=np.float32), requires_grad=True)
     assert x.astype(np.float32) is x
-    y = x.astype(np.float64)
+    h = x * 1.0
+    arriving = []
+    h.register_hook(lambda g: arriving.append(g.dtype))
+    y = h.astype(np.float64)
     assert y.dtype == np.float64 and y.requires_grad
     (y * y).sum().backward()
-    # the gradient comes back in the leaf's dtype
-    assert x.grad.dtype == np.float32
+    # the gradient crosses back to float32 at the cast, not only when stored in the leaf
+    assert arriving == [np.float32] and x.grad.dtype == np.float32
     np.testing.assert_allclose(x.grad.data, 2 * x.data)
     i = x.astype(np.int64)
     assert i.dtype == np.int64 and not i.requires_grad
