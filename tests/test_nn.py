@@ -234,6 +234,7 @@ def test_linear_init_is_uniform_within_one_over_sqrt_fan_in_and_reproducible():
     np.testing.assert_allclose(w.var(), bound ** 2 / 3, rtol=0.02)
     assert np.abs(lin.bias.data).max() <= bound
     np.testing.assert_array_equal(nn.Linear(400, 300, rng=0).weight.data, w)
+    assert w.flags.f_contiguous  # stored as weight.T row-major, the layout its gradient has
     with pytest.raises(ValueError, match="in_features must be a positive integer"):
         nn.Linear(0, 3)
 

@@ -144,6 +144,23 @@ def test_updates_in_place_in_float32_without_graph_or_per_step_allocation(make):
         assert not isinstance(s, np.ndarray) or s.dtype == np.float32
 
 
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1),
+                                  lambda ps: optim.Adam(ps, lr=0.1, weight_decay=0.1)])
+def test_column_major_parameters_update_like_row_major_ones(make):
+    # Linear keeps its weight column-major; the scratch arrays follow each parameter's layout.
+    rng = np.random.default_rng(0)
+    w0, grads = rng.normal(size=(3, 5)), [rng.normal(size=(3, 5)) for _ in range(3)]
+    c, f = nn.Parameter(w0), nn.Parameter(np.asfortranarray(w0))
+    opts = make([c]), make([f])
+    for g in grads:
+        c.grad, f.grad = Tensor(g), Tensor(np.asfortranarray(g))
+        for opt in opts:
+            opt.step()
+    assert f.data.flags.f_contiguous and not f.data.flags.c_contiguous
+    np.testing.assert_array_equal(f.data, c.data)
+    assert not np.allclose(c.data, w0)
+
+
 def test_parameters_without_grad_are_skipped():
     a, b = nn.Parameter([1.0]), nn.Parameter([2.0])
     opt = optim.Adam([a, b], lr=0.1)

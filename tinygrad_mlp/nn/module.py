@@ -31,7 +31,8 @@ class Parameter(Tensor):
         arr = Tensor(data).data
         if arr.dtype.kind != "f":
             raise TypeError(f"Parameter: data must be floating point; got dtype {arr.dtype}")
-        super().__init__(np.array(arr, copy=True, order="C"), requires_grad=requires_grad)
+        # order="K": a copy in the source's memory layout (Linear keeps its weight column-major).
+        super().__init__(np.array(arr, copy=True, order="K"), requires_grad=requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()

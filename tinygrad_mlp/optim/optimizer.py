@@ -116,6 +116,9 @@ class Optimizer:
             size = max(size, p.size)
             bufs = self._work[p.dtype] = (np.empty(size, p.dtype), np.empty(size, p.dtype))
         n = p.size
+        if p.flags.f_contiguous and not p.flags.c_contiguous:
+            # Same layout as p, so that no elementwise pass walks one array against the other.
+            return bufs[0][:n].reshape(p.shape[::-1]).T, bufs[1][:n].reshape(p.shape[::-1]).T
         return bufs[0][:n].reshape(p.shape), bufs[1][:n].reshape(p.shape)
 
     # ------------------------------------------------------------ state
@@ -229,7 +232,10 @@ class SGD(Optimizer):
         if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = np.array(g, dtype=p.dtype, copy=True)
+                # In p's layout, not g's: a gradient may be a transposed view, and a buffer that
+                # followed it would make every later step walk p against the grain.
+                buf = state["momentum_buffer"] = np.empty_like(p)
+                np.copyto(buf, g)
             else:
                 buf *= momentum
                 dampening = float(self.dampening)
