@@ -28,7 +28,7 @@ def is_grad_enabled() -> bool:
     return _GradMode.enabled
 
 
-class set_grad_enabled:
+class _GradModeSwitch:
     """Context manager and decorator that turns graph recording on or off."""
 
     def __init__(self, mode: bool):
@@ -56,7 +56,24 @@ class set_grad_enabled:
         return wrapper
 
 
-class no_grad(set_grad_enabled):
+class set_grad_enabled(_GradModeSwitch):
+    """``set_grad_enabled(False)`` switches recording off at once, as in PyTorch; used as a context
+    manager or a decorator it switches only for the block or the function."""
+
+    def __init__(self, mode: bool):
+        super().__init__(mode)
+        self.prev = _GradMode.enabled
+        _GradMode.enabled = self.mode
+
+    def __enter__(self):
+        return self  # switched already, by __init__; __exit__ restores the mode found there
+
+    def __call__(self, fn):
+        _GradMode.enabled = self.prev  # decorating is not running: switch only inside fn
+        return super().__call__(fn)
+
+
+class no_grad(_GradModeSwitch):
     """Record nothing inside: ``with no_grad(): ...`` or ``@no_grad()`` (``@no_grad`` works too)."""
 
     def __new__(cls, fn=None):
@@ -70,7 +87,7 @@ class no_grad(set_grad_enabled):
         super().__init__(False)
 
 
-class enable_grad(set_grad_enabled):
+class enable_grad(_GradModeSwitch):
     """Record inside, even within ``no_grad``: ``with enable_grad(): ...`` or as a decorator."""
 
     def __new__(cls, fn=None):

@@ -437,15 +437,14 @@ class Tensor:
 
     def mean(self, axis=None, keepdims=False):
         axis = _normalize_axis(axis, self.ndim, "mean", self.shape)
-        count = _count(self.shape, axis)
-        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / max(count, 1))
+        return self.sum(axis=axis, keepdims=keepdims) * _reciprocal(_count(self.shape, axis))
 
     def var(self, axis=None, keepdims=False, ddof: int = 0):
         """Variance with numpy's default ``ddof=0`` (PyTorch's default is the unbiased ddof=1)."""
         axis = _normalize_axis(axis, self.ndim, "var", self.shape)
         count = _count(self.shape, axis)
         centered = self - self.mean(axis=axis, keepdims=True)
-        return (centered * centered).sum(axis=axis, keepdims=keepdims) * (1.0 / max(count - ddof, 1))
+        return (centered * centered).sum(axis=axis, keepdims=keepdims) * _reciprocal(count - ddof)
 
     def std(self, axis=None, keepdims=False, ddof: int = 0):
         return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
@@ -555,9 +554,14 @@ class Tensor:
 def _count(shape, axis) -> int:
     """How many elements a reduction over ``axis`` (already normalised) combines."""
     if axis is None:
-        return max(int(np.prod(shape)), 1)
+        return int(np.prod(shape))
     axes = (axis,) if isinstance(axis, int) else axis
-    return max(int(np.prod([shape[a] for a in axes])), 1)
+    return int(np.prod([shape[a] for a in axes]))
+
+
+def _reciprocal(n: int) -> float:
+    # The mean of nothing, or a variance with ddof >= n, is undefined: NaN, as in numpy and PyTorch.
+    return 1.0 / n if n > 0 else float("nan")
 
 
 def _resolve_shape(old_shape, size, shape) -> tuple:
@@ -615,13 +619,13 @@ def where(cond, a, b) -> Tensor:
 
 def maximum(a, b) -> Tensor:
     """Elementwise maximum; where equal, each side gets half the gradient."""
-    like = a if isinstance(a, Tensor) else b
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     a, b = _as_tensor(a, like), _as_tensor(b, like)
     return a._binary(ops.Maximum, b)
 
 
 def minimum(a, b) -> Tensor:
-    like = a if isinstance(a, Tensor) else b
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     a, b = _as_tensor(a, like), _as_tensor(b, like)
     return -(-a)._binary(ops.Maximum, -b, name="minimum")
 
