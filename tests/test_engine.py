@@ -356,6 +356,26 @@ def test_no_grad_and_enable_grad_as_decorators():
     assert bare.__name__ == "bare"
 
 
+def test_set_grad_enabled_switches_at_once_and_as_a_block_or_decorator():
+    x = leaf([1.0])
+    try:
+        tg.set_grad_enabled(False)  # a plain call, as in PyTorch
+        assert not tg.is_grad_enabled() and not (x * 2).requires_grad
+    finally:
+        tg.set_grad_enabled(True)
+    assert (x * 2).requires_grad
+    with tg.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert tg.is_grad_enabled()
+
+    @tg.set_grad_enabled(False)
+    def double(t):
+        return t * 2
+
+    assert tg.is_grad_enabled()  # decorating switched nothing outside the function
+    assert not double(x).requires_grad and tg.is_grad_enabled()
+
+
 def test_gradient_mode_is_restored_after_an_exception():
     with pytest.raises(KeyError):
         with tg.no_grad():

@@ -230,6 +230,17 @@ def test_var_defaults_to_ddof_0_like_numpy(axis):
     np.testing.assert_allclose(t64(A).std(axis=axis).data, np.std(A, axis=axis))
 
 
+def test_undefined_means_and_variances_are_nan_as_in_numpy():
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy warns about these; its values are the reference
+        for x, call, ref in [(np.zeros((0, 3)), lambda t: t.mean(), lambda a: a.mean()),
+                             (np.zeros((0, 3)), lambda t: t.mean(axis=0), lambda a: a.mean(axis=0)),
+                             (np.array([2.0]), lambda t: t.var(ddof=1), lambda a: a.var(ddof=1)),
+                             (np.ones((2, 3)), lambda t: t.var(axis=0, ddof=2),
+                              lambda a: a.var(axis=0, ddof=2))]:
+            np.testing.assert_array_equal(call(t64(x)).data, ref(x))
+
+
 def test_reshape_forms():
     x = t64(np.arange(6.0))
     assert x.reshape(2, 3).shape == (2, 3)
@@ -346,6 +357,7 @@ def test_maximum_and_minimum_split_ties_in_half():
 def test_where_maximum_minimum_with_numbers():
     a = np.array([-1.0, 0.5, 2.0])
     x = t64(a)
+    assert tg.maximum(1.0, 2.0).item() == 2.0 and tg.minimum(1.0, 2.0).item() == 1.0
     np.testing.assert_array_equal(tg.where(a > 0, x, 0.0).data, np.where(a > 0, a, 0.0))
     np.testing.assert_array_equal(tg.where(x > 0, 1.0, x).data, np.where(a > 0, 1.0, a))
     np.testing.assert_array_equal(tg.maximum(x, 0.0).data, np.maximum(a, 0.0))
