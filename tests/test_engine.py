@@ -409,3 +409,14 @@ def test_backward_records_nothing_without_create_graph():
     x = leaf([1.0, 2.0])
     (x * x).sum().backward()
     assert not x.grad.requires_grad and x.grad.grad_fn is None
+
+
+def test_signatures_of_issue_2():
+    import inspect
+    params = inspect.signature(tg.grad).parameters
+    assert [(n, p.default) for n, p in params.items()][2:] == [
+        ("grad_outputs", None), ("retain_graph", None), ("create_graph", False),
+        ("allow_unused", False)]
+    params = inspect.signature(Tensor.backward).parameters
+    assert [(n, p.default) for n, p in params.items()][1:] == [
+        ("gradient", None), ("retain_graph", False), ("create_graph", False)]

@@ -1,5 +1,6 @@
 """gradcheck / gradgradcheck: they pass correct derivatives and catch wrong ones, naming the
 input, the element and both values. The wrong ops are small Functions defined here."""
+import inspect
 import re
 
 import numpy as np
@@ -158,3 +159,11 @@ def test_usage_errors():
         gradcheck(lambda x: x * 2, [Tensor(X)])
     with pytest.raises(TypeError, match="must return a Tensor"):
         gradcheck(lambda x: 1.0, [leaf(X)])
+
+
+def test_signature_of_issue_2():
+    for fn in (gradcheck, gradgradcheck):
+        params = inspect.signature(fn).parameters
+        assert list(params)[:2] == ["fn", "inputs"]
+        assert (params["eps"].default, params["atol"].default, params["rtol"].default) == \
+            (1e-6, 1e-5, 1e-3)
