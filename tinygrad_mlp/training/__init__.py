@@ -1,0 +1,17 @@
+"""Floor 5 (training): the fit/evaluate loop, its history, callbacks, checkpoints and progress.
+
+``loop.py`` holds ``fit`` and ``evaluate``; ``history.py`` the per-epoch record and its files;
+``callbacks.py`` the callback protocol, ``BestModel`` and ``EarlyStopping``; ``checkpoint.py`` what
+a checkpoint holds and how it is read back; ``progress.py`` the per-epoch output. Imports the
+floors below (nn, optim, functional, serialization, tensor), never viz; loaders are used through
+iteration and their ``state_dict``/``load_state_dict``, so ``data`` is not imported either.
+docs/training.md describes the whole.
+"""
+from .callbacks import BestModel, Callback, EarlyStopping
+from .checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
+from .history import History
+from .loop import EvalResult, NonFiniteLossError, TrainingError, evaluate, fit
+
+__all__ = ["fit", "evaluate", "EvalResult", "History", "Callback", "BestModel", "EarlyStopping",
+           "TrainingError", "NonFiniteLossError", "CheckpointError", "load_checkpoint",
+           "CHECKPOINT_FILE"]
