@@ -9,6 +9,7 @@ from .tensor import (Tensor, arange, concatenate, eye, full, maximum, minimum, o
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import functional, nn, optim
 from .serialization import load, save
+from . import training
 
 import numpy as _np
 
