@@ -79,7 +79,8 @@ class History:
         return next(e for v, e in candidates if v == best)
 
     def __repr__(self):
-        return f"History({len(self)} epochs, monitor={self.monitor!r}, best_epoch={self.best_epoch})"
+        return (f"History({len(self)} epochs, monitor={self.monitor!r}, "
+                f"best_epoch={self.best_epoch})")
 
 
 def write_history_files(history: History, directory: str):

@@ -2,9 +2,10 @@
 
 On a terminal with tqdm installed, a bar per epoch (batches done, rate, running loss and accuracy)
 that ends showing the epoch's metrics; otherwise one plain line per epoch, so logs and CI output
-stay readable::
+stay readable (one line, wrapped here)::
 
-    epoch 3/30  train_loss 0.3120  train_acc 0.8871  val_loss 0.3341  val_acc 0.8790  lr 0.000912  4.1s
+    epoch 3/30  train_loss 0.3120  train_acc 0.8871  val_loss 0.3341  val_acc 0.8790
+    lr 0.000912  4.1s
 
 tqdm is imported only when a bar is drawn.
 """
