@@ -28,17 +28,19 @@ from tinygrad_mlp.training import (BestModel, CheckpointError, EarlyStopping, fi
 REPO = Path(__file__).resolve().parents[1]
 
 
-def build(make_opt, callbacks=()):
+def build(make_opt, callbacks=(), shared_rng=False):
     """A fresh run from fixed seeds: dropout, shuffling, momentum/Adam state and a schedule all
-    carry state from one epoch to the next."""
+    carry state from one epoch to the next. ``shared_rng``: the dropout layer and the loader draw
+    from one Generator (as examples/fashion_mlp.py has it)."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(100, 6)).astype(np.float32)
     y = (x @ rng.normal(size=(6, 3)) + 0.5 * rng.normal(size=(100, 3))).argmax(1)
-    model = nn.Sequential(nn.Linear(6, 12, rng=1), nn.ReLU(), nn.Dropout(0.3, rng=2),
+    shared = np.random.default_rng(7) if shared_rng else None
+    model = nn.Sequential(nn.Linear(6, 12, rng=1), nn.ReLU(), nn.Dropout(0.3, rng=shared or 2),
                           nn.Linear(12, 3, rng=3))
     opt = make_opt(model.parameters())
     return dict(model=model, loss_fn=F.cross_entropy, optimizer=opt,
-                train_loader=DataLoader(x[:70], y[:70], 8, shuffle=True, rng=4),
+                train_loader=DataLoader(x[:70], y[:70], 8, shuffle=True, rng=shared or 4),
                 val_loader=DataLoader(x[70:], y[70:], 16),
                 scheduler=lr_scheduler.StepLR(opt, step_size=2, gamma=0.7),
                 callbacks=list(callbacks), l2=1e-3, progress=False)
@@ -73,17 +75,20 @@ def assert_same_runs(dir_a, dir_b):
     assert without_seconds(a["history"]) == without_seconds(b["history"])
 
 
-@pytest.mark.parametrize("make_opt", OPTIMIZERS, ids=["sgd-nesterov", "adam"])
-def test_resume_after_a_clean_stop_matches_an_uninterrupted_run(tmp_path, make_opt):
+@pytest.mark.parametrize("make_opt, shared_rng", [(OPTIMIZERS[0], False), (OPTIMIZERS[1], False),
+                                                  (lambda ps: optim.Adam(ps, lr=0.15), True)],
+                         ids=["sgd-nesterov", "adam", "adam-one-generator"])
+def test_resume_after_a_clean_stop_matches_an_uninterrupted_run(tmp_path, make_opt, shared_rng):
     callbacks = lambda: [EarlyStopping(patience=100)]  # noqa: E731  state to carry, never stops
-    whole = build(make_opt, callbacks())
+    build_run = lambda: build(make_opt, callbacks(), shared_rng)  # noqa: E731
+    whole = build_run()
     history = fit(epochs=6, checkpoint_dir=tmp_path / "whole", **whole)
 
     assert int(np.argmin(history.val_loss)) + 1 <= 4, "the best epoch must precede the split"
 
-    first = build(make_opt, callbacks())
+    first = build_run()
     fit(epochs=4, checkpoint_dir=tmp_path / "split", **first)
-    second = build(make_opt, callbacks())  # new objects, as a new process would have
+    second = build_run()  # new objects, as a new process would have
     resumed = fit(epochs=6, checkpoint_dir=tmp_path / "split", resume=True, **second)
 
     assert_same_arrays(whole["model"].state_dict(), second["model"].state_dict())
