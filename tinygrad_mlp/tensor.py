@@ -17,6 +17,7 @@ __all__ = ["Tensor", "where", "maximum", "minimum", "concatenate", "stack", "zer
            "full", "zeros_like", "ones_like", "arange", "eye", "randn", "rand"]
 
 DEFAULT_DTYPE = np.dtype(np.float32)
+_new_tensor = object.__new__
 
 
 def _to_array(data, dtype=None) -> np.ndarray:
@@ -89,10 +90,13 @@ class Tensor:
 
     # ------------------------------------------------------------ construction helpers
 
-    @classmethod
-    def _from_op(cls, data):
-        """Wrap an op's output without the checks of ``__init__`` (the hot path)."""
-        t = cls.__new__(cls)
+    @staticmethod
+    def _from_op(data):
+        """Wrap an op's output without the checks of ``__init__`` (the hot path).
+
+        Always a plain ``Tensor``, whatever subclass the op's inputs are: the result of an op on a
+        ``Parameter`` is an ordinary intermediate, not a parameter."""
+        t = _new_tensor(Tensor)
         t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
         t.grad = t._ctx = t._hooks = None
         t.requires_grad = t._retains_grad = False

@@ -23,9 +23,6 @@ class Parameter(Tensor):
     of its data (a list becomes float32, an array keeps its float dtype)."""
 
     __slots__ = ()
-    # Ops build their output with the first input's ``_from_op``; the result of an op on a
-    # parameter is an ordinary intermediate, not a parameter, so use Tensor's.
-    _from_op = staticmethod(Tensor._from_op)
 
     def __init__(self, data, requires_grad: bool = True):
         arr = Tensor(data).data
