@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
+from ._atomic import atomic_write
 from .tensor import Tensor
 
 __all__ = ["save", "load", "SerializationError"]
@@ -93,27 +93,14 @@ def save(obj, path, compress: bool = False):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"save: {path}: the directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            compression = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-            with zipfile.ZipFile(f, "w", compression=compression, allowZip64=True) as zf:
-                for name, arr in arrays.items():
-                    with zf.open(name + ".npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, np.asarray(arr),
-                                                  allow_pickle=False)
-                with zf.open(META_KEY + ".npy", "w") as member:
-                    np.lib.format.write_array(member, np.array(meta), allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path, "wb") as f:
+        compression = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        with zipfile.ZipFile(f, "w", compression=compression, allowZip64=True) as zf:
+            for name, arr in arrays.items():
+                with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asarray(arr), allow_pickle=False)
+            with zf.open(META_KEY + ".npy", "w") as member:
+                np.lib.format.write_array(member, np.array(meta), allow_pickle=False)
     _fsync_directory(directory)
 
 

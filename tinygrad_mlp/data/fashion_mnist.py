@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.request
 from typing import NamedTuple
 
 import numpy as np
 
+from .._atomic import atomic_write
 from .idx import IDXError, parse_idx, read_decompressed
 
 __all__ = ["load_fashion_mnist", "FashionMNIST", "FashionMNISTError", "ChecksumError",
@@ -148,13 +148,14 @@ def _load_dir(paths: dict, checksums: dict) -> FashionMNIST:
 
 def _download_file(url: str, directory: str, name: str, expected: str, timeout: float) -> None:
     """Fetch ``url`` into ``directory/name.gz``, visible under that name only once verified."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            while chunk := resp.read(_CHUNK):
-                out.write(chunk)
+    # Network errors, bad checksums and Ctrl-C alike leave no partial file behind.
+    with atomic_write(os.path.join(directory, name + ".gz"), "wb") as out, \
+            urllib.request.urlopen(url, timeout=timeout) as resp:
+        while chunk := resp.read(_CHUNK):
+            out.write(chunk)
+        out.flush()
         try:
-            actual = hashlib.sha256(read_decompressed(tmp)).hexdigest()
+            actual = hashlib.sha256(read_decompressed(out.name)).hexdigest()
         except IDXError as e:
             raise ChecksumError(f"{url}: downloaded data is not valid gzip ({e}); nothing was "
                                 f"saved") from None
@@ -162,14 +163,6 @@ def _download_file(url: str, directory: str, name: str, expected: str, timeout: 
             raise ChecksumError(
                 f"{url}: SHA-256 of the decompressed download does not match: expected "
                 f"{expected}, got {actual}; nothing was saved")
-        os.replace(tmp, os.path.join(directory, name + ".gz"))
-    except BaseException:
-        # Covers network errors, bad checksums and Ctrl-C alike: no partial file may remain.
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def load_fashion_mnist(root=None, download: bool = True, *, checksums: dict | None = None,

@@ -9,7 +9,8 @@ import io
 import json
 import math
 import os
-import tempfile
+
+from .._atomic import atomic_write
 
 __all__ = ["History", "KEYS", "MONITORS", "check_monitor", "write_history_files"]
 
@@ -98,17 +99,5 @@ def write_history_files(history: History, directory: str):
 
 
 def _write_atomically(path: str, text: str):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                               prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)

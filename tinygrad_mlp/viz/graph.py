@@ -9,10 +9,8 @@ Every traversal here is a loop over a list, never recursion, so a graph of any d
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import secrets
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import autograd
+from .._atomic import atomic_write
 from ..tensor import Tensor
 
 __all__ = ["draw_graph", "render_graph", "render_model_graph", "trace", "GraphvizNotFoundError"]
@@ -625,12 +624,5 @@ def _gradient_scale(label) -> str:
 def _write_atomically(path: Path, data: bytes):
     """Write to a temporary file in the same directory, then rename over ``path``: a reader never
     sees half a file, and an existing file survives a failure."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as f:
+        f.write(data)

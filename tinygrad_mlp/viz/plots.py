@@ -10,11 +10,12 @@ alive in its registry; a bare Figure works headless and is freed like any other 
 
 import math
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+
+from .._atomic import atomic_write
 
 try:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -72,27 +73,8 @@ def _save_atomically(fig, path):
     one filesystem.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = path.suffix.lower()[1:]
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            # os.open with 0o666 lets the umask decide permissions, as a plain open() would;
-            # tempfile.mkstemp would leave the finished plot readable by its owner only.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise FileExistsError(f"could not create a temporary file next to {str(path)!r}")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format=fmt)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format=path.suffix.lower()[1:])
 
 
 # --------------------------------------------------------------------------- history
