@@ -1,12 +1,12 @@
 """Train an MLP on Fashion-MNIST with tinygrad_mlp: the project's main job.
 
-    python examples/fashion_mlp.py                 # the default run (about 90.6 % test accuracy)
+    python examples/fashion_mlp.py                 # the default run (about 90.5 % test accuracy)
     python examples/fashion_mlp.py --quick         # a one-minute smoke run (about 87 %)
     python examples/fashion_mlp.py --resume runs/20261127-010203
     python examples/fashion_mlp.py --eval-only runs/20261127-010203/model.npz
 
-Everything a run produces goes into its run directory: config.json, model.npz (the best model by
-validation loss), checkpoint.npz (resumable), metrics.csv, history.json, the plots and graph.svg.
+Everything a run produces goes into its run directory: config.json, model.npz (the kept model:
+the last epoch's, or the best by validation with --keep), checkpoint.npz (resumable), metrics.csv, history.json, the plots and graph.svg.
 This file uses the public API only; it is one example on top of the framework.
 """
 from __future__ import annotations
@@ -32,8 +32,8 @@ from tinygrad_mlp.training import evaluate, fit
 DEFAULTS = dict(hidden="512,256", activation="relu", dropout=0.2, batch_norm=False, epochs=30,
                 batch_size=64, optimizer="adamw", lr=1e-3, momentum=0.9, weight_decay=1e-2,
                 l2=0.0, schedule="cosine", step_size=10, gamma=0.5, decay=0.05, eta_min=0.0,
-                label_smoothing=0.0, val_fraction=0.1, seed=0, preprocess="normalize",
-                monitor="val_acc")
+                label_smoothing=0.1, val_fraction=0.05, seed=0, preprocess="normalize",
+                input_dropout=0.0, keep="last")
 QUICK = dict(epochs=3)
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
@@ -65,8 +65,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--val-fraction", type=float, help="share of the training set held out")
     p.add_argument("--preprocess", choices=["normalize", "per-image"],
                    help="normalise by the training set's mean/std, or standardise each image")
-    p.add_argument("--monitor", choices=["val_acc", "val_loss"],
-                   help="the validation metric whose best epoch is kept (default val_acc)")
+    p.add_argument("--keep", choices=["last", "val_acc", "val_loss"],
+                   help="which epoch's model to keep: the last (default), or the one with the "
+                        "best validation accuracy or loss")
+    p.add_argument("--input-dropout", type=float, help="dropout on the input pixels")
     p.add_argument("--seed", type=int)
     p.add_argument("--data-dir", help="directory holding the four Fashion-MNIST files")
     p.add_argument("--out", help="run directory (default runs/<timestamp>/)")
@@ -108,6 +110,10 @@ def check_config(c: dict):
         (c["batch_size"] >= 1, f"--batch-size must be at least 1; got {c['batch_size']}"),
         (c["lr"] > 0, f"--lr must be positive; got {c['lr']}"),
         (0 <= c["dropout"] < 1, f"--dropout must be in [0, 1); got {c['dropout']}"),
+        (0 <= c["input_dropout"] < 1,
+         f"--input-dropout must be in [0, 1); got {c['input_dropout']}"),
+        (c["keep"] in ("last", "val_acc", "val_loss"),
+         f"--keep must be last, val_acc or val_loss; got {c['keep']!r}"),
         (c["momentum"] >= 0, f"--momentum must be non-negative; got {c['momentum']}"),
         (c["weight_decay"] >= 0, f"--weight-decay must be non-negative; got {c['weight_decay']}"),
         (c["l2"] >= 0, f"--l2 must be non-negative; got {c['l2']}"),
@@ -133,6 +139,8 @@ def check_config(c: dict):
 
 def build_model(config: dict, rng: np.random.Generator) -> nn.Sequential:
     layers, width = [], 784
+    if config["input_dropout"] > 0:
+        layers.append(nn.Dropout(config["input_dropout"], rng=rng))
     for hidden in parse_hidden(config["hidden"]):
         layers.append(nn.Linear(width, hidden, rng=rng))
         if config["batch_norm"]:
@@ -234,17 +242,20 @@ def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
           f"on {len(train_set[0])} images, validating on {len(val_set[0])}; run directory "
           f"{run_dir}", flush=True)
     started = time.time()
-    # Validation accuracy picks the kept epoch: with a cosine schedule the validation loss
-    # bottoms out epochs before the accuracy peaks (docs/fashion_mnist.md).
+    # By default the last epoch is kept: the cosine schedule ends at a learning rate of 0, and
+    # picking the best of the last, nearly equal epochs on 3,000 validation images mostly picks
+    # noise (docs/fashion_mnist.md has the measurements).
+    keep_best = config["keep"] != "last"
     history = fit(model, loss_fn, optimizer, train_loader, config["epochs"],
                   val_loader=val_loader, scheduler=scheduler, checkpoint_dir=run_dir,
                   progress=not args.no_progress, l2=config["l2"], resume=resume,
-                  monitor=config["monitor"])
+                  monitor=config["keep"] if keep_best else "val_loss", restore_best=keep_best)
     seconds = time.time() - started
     tg.save(model.state_dict(), run_dir / "model.npz")
     result = evaluate(model, test_loader)
+    kept = history.best_epoch if keep_best else len(history)
     summary = dict(test_accuracy=result.accuracy, test_loss=result.loss,
-                   best_epoch=history.best_epoch, epochs=config["epochs"],
+                   kept_epoch=kept, epochs=config["epochs"],
                    train_seconds=round(seconds, 1))
     write_json(run_dir / "results.json", summary)
     write_figures(model, history, result, test_set, run_dir)
@@ -306,7 +317,7 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"fashion_mlp.py: error: {e}", file=sys.stderr)
         return 2
-    print(f"test accuracy {summary['test_accuracy']:.4f} (model of epoch {summary['best_epoch']}, "
+    print(f"test accuracy {summary['test_accuracy']:.4f} (model of epoch {summary['kept_epoch']}, "
           f"{summary['train_seconds']:.0f} s of training)\neverything is in {run_dir}/: "
           f"config.json model.npz checkpoint.npz metrics.csv history.json results.json "
           f"curves.png weights.png confusion_matrix.png predictions.png graph.svg")
