@@ -134,6 +134,9 @@ def trace_modules():
 # Graph nodes
 # --------------------------------------------------------------------------------------------
 
+_new_node = object.__new__
+
+
 class Function:
     """One recorded operation: ``forward`` works on ndarrays, ``backward`` on Tensors.
 
@@ -148,19 +151,18 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        fn = cls.__new__(cls)
+        fn = _new_node(cls)
         out = inputs[0]._from_op(fn.forward(*[t.data for t in inputs], **params))
         if _GradMode.enabled:
-            for t in inputs:
-                if t.requires_grad:
-                    fn.inputs = inputs
-                    fn.needs_grad = tuple([t.requires_grad for t in inputs])
-                    fn.released = False
-                    out.requires_grad = True
-                    out._ctx = fn
-                    if _ModuleScope.stack:
-                        fn.scope = tuple(_ModuleScope.stack)
-                    break
+            needs = tuple([t.requires_grad for t in inputs])
+            if True in needs:  # record only when some input wants a gradient
+                fn.inputs = inputs
+                fn.needs_grad = needs
+                fn.released = False
+                out.requires_grad = True
+                out._ctx = fn
+                if _ModuleScope.stack:
+                    fn.scope = tuple(_ModuleScope.stack)
         return out
 
     def forward(self, *arrays, **params):
@@ -266,8 +268,13 @@ def run_backward(roots, gradients, retain_graph: bool, create_graph: bool, captu
 
     prev = _GradMode.enabled
     _GradMode.enabled = create_graph
+    # Popped off the end, so each tensor (and the activations its op saved) can be freed as soon
+    # as its gradient has been passed on; the tensors still waiting stay alive, so the ids that
+    # key ``grads`` cannot be reused meanwhile.
+    order.reverse()
     try:
-        for t in order:
+        while order:
+            t = order.pop()
             g = grads.pop(id(t), None)
             if g is None:
                 continue
@@ -301,12 +308,13 @@ def run_backward(roots, gradients, retain_graph: bool, create_graph: bool, captu
             for inp, needs, ig in zip(ctx.inputs, ctx.needs_grad, input_grads):
                 if not needs or ig is None:
                     continue
-                if ig.shape != inp.shape:
-                    ig = ig._sum_to(inp.shape)
+                if ig.data.shape != inp.data.shape:
+                    ig = ig._sum_to(inp.data.shape)
                 key = id(inp)
                 grads[key] = grads[key] + ig if key in grads else ig
             if not retain_graph:
                 ctx.release()
+            del ctx, input_grads
     finally:
         _GradMode.enabled = prev
     if captured is not None:

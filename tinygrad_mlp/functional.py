@@ -161,8 +161,13 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean",
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1]; got "
                          f"{label_smoothing}")
     probs = _target_distribution(logits, target, label_smoothing, "cross_entropy")
-    per_sample = -(logits.log_softmax(axis=1) * probs).sum(axis=1)
-    return _reduce(per_sample, reduction)
+    picked = logits.log_softmax(axis=1) * probs
+    if reduction == "none":
+        return -picked.sum(axis=1)
+    # One sum over everything and one scale: the same value as the mean of the per-sample losses,
+    # with two fewer recorded ops forward and four fewer backward.
+    n = logits.shape[0]
+    return picked.sum() * ((-1.0 / n if n else float("nan")) if reduction == "mean" else -1.0)
 
 
 def nll_loss(log_probs: Tensor, target, reduction: str = "mean") -> Tensor:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .autograd import Function
 
-__all__ = ["Add", "Mul", "Neg", "Div", "Pow", "Exp", "Log", "Maximum", "Where", "Sum", "Max",
+__all__ = ["Add", "Sub", "Mul", "Neg", "Div", "Pow", "Exp", "Log", "Maximum", "Where", "Sum", "Max",
            "Reshape", "Transpose", "BroadcastTo", "GetItem", "ScatterAdd", "MatMul", "Cast",
            "Concatenate"]
 
@@ -29,6 +29,18 @@ class Add(Function):
 
     def backward(self, g):
         return g, g
+
+
+class Sub(Function):
+    # A primitive rather than ``a + (-b)``: one recorded op instead of two, forward and backward,
+    # for every subtraction (the softmax family subtracts twice per call).
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        return g, (-g if self.needs_grad[1] else None)
 
 
 class Mul(Function):
@@ -194,10 +206,13 @@ class Transpose(Function):
 
     def forward(self, a, axes):
         self.axes = axes
-        return np.transpose(a, axes)
+        return a.transpose(axes)
 
     def backward(self, g):
-        return (g.transpose(*np.argsort(self.axes).tolist()),)
+        axes = self.axes
+        if len(axes) == 2:  # its own inverse
+            return (g.T,)
+        return (g.transpose(*np.argsort(axes).tolist()),)
 
 
 class BroadcastTo(Function):

@@ -6,6 +6,7 @@ sigmoid, tanh) is written in its stable form, so its values *and* gradients stay
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -46,8 +47,8 @@ def _to_array(data, dtype=None) -> np.ndarray:
 
 def _normalize_axis(axis, ndim: int, op: str, shape):
     """Check ``axis`` against the shape, so a bad one is reported by the op that got it."""
-    if axis is None:
-        return None
+    if axis is None or (type(axis) is int and 0 <= axis < ndim):
+        return axis
     try:
         axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     except TypeError:
@@ -162,6 +163,8 @@ class Tensor:
 
     @property
     def T(self) -> "Tensor":
+        if self.data.ndim == 2:
+            return ops.Transpose.apply(self, axes=(1, 0))
         return self.transpose()
 
     def numpy(self) -> np.ndarray:
@@ -244,15 +247,19 @@ class Tensor:
     # ------------------------------------------------------------ operators
 
     def _binary(self, op, other, reflected=False, name=None):
-        other = self._operand(other)
+        other = other if isinstance(other, Tensor) else self._operand(other)
         a, b = (other, self) if reflected else (self, other)
-        if a.data.shape != b.data.shape:
-            try:
-                np.broadcast_shapes(a.data.shape, b.data.shape)
-            except ValueError:
-                raise ValueError(f"{name or op.__name__.lower()}: shapes {a.shape} and {b.shape} "
-                                 f"cannot be broadcast together") from None
-        return op.apply(a, b)
+        try:
+            return op.apply(a, b)
+        except ValueError:
+            # Checked only on failure (the hot path pays nothing), so the error names the op.
+            if a.data.shape != b.data.shape:
+                try:
+                    np.broadcast_shapes(a.data.shape, b.data.shape)
+                except ValueError:
+                    raise ValueError(f"{name or op.__name__.lower()}: shapes {a.shape} and "
+                                     f"{b.shape} cannot be broadcast together") from None
+            raise
 
     def __add__(self, other):
         return self._binary(ops.Add, other)
@@ -261,10 +268,10 @@ class Tensor:
         return self._binary(ops.Add, other, reflected=True)
 
     def __sub__(self, other):
-        return self._binary(ops.Add, -self._operand(other), name="sub")
+        return self._binary(ops.Sub, other, name="sub")
 
     def __rsub__(self, other):
-        return (-self)._binary(ops.Add, other, reflected=True, name="sub")
+        return self._binary(ops.Sub, other, reflected=True, name="sub")
 
     def __mul__(self, other):
         return self._binary(ops.Mul, other)
@@ -297,8 +304,10 @@ class Tensor:
         return self._operand(other).matmul(self)
 
     def matmul(self, other) -> "Tensor":
-        other = self._operand(other)
-        a, b = self.shape, other.shape
+        other = other if isinstance(other, Tensor) else self._operand(other)
+        a, b = self.data.shape, other.data.shape
+        if len(a) == 2 and len(b) == 2 and a[1] == b[0]:  # the common case, checked at once
+            return ops.MatMul.apply(self, other)
         if len(a) == 0 or len(b) == 0:
             raise ValueError(f"matmul: {a} @ {b}: both operands need at least one dimension")
         k_a = a[-1]
@@ -426,9 +435,9 @@ class Tensor:
     def _detached_max(self, axis) -> "Tensor":
         """The max over ``axis`` (keepdims) as a constant, with infinities replaced by 0 so that an
         all ``-inf`` row does not turn into NaN when it is subtracted."""
-        if self.size == 0:
+        if self.data.size == 0:
             raise ValueError(f"reduction over an empty tensor of shape {self.shape}")
-        m = np.max(self.data, axis=axis, keepdims=True)
+        m = self.data.max(axis=axis, keepdims=True)
         if not np.isfinite(m).all():
             m = np.where(np.isfinite(m), m, 0).astype(self.dtype)
         return Tensor._from_op(m)
@@ -470,6 +479,11 @@ class Tensor:
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
+        data = self.data
+        if shape == data.shape:
+            return self
+        if all(type(n) is int and n >= 0 for n in shape) and math.prod(shape) == data.size:
+            return ops.Reshape.apply(self, shape=shape)  # nothing to resolve
         new_shape = _resolve_shape(self.shape, self.size, shape)
         if new_shape == self.shape:
             return self
@@ -505,16 +519,15 @@ class Tensor:
     def broadcast_to(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        if shape == self.shape:
+        shape = tuple(shape)
+        if shape == self.data.shape:
             return self
         try:
-            np.broadcast_shapes(self.shape, shape)
-            if np.broadcast_shapes(self.shape, shape) != tuple(shape):
-                raise ValueError
+            # np.broadcast_to raises for a shape that is not a broadcast of this one
+            return ops.BroadcastTo.apply(self, shape=shape)
         except ValueError:
             raise ValueError(f"broadcast_to: cannot broadcast shape {self.shape} to "
-                             f"{tuple(shape)}") from None
-        return ops.BroadcastTo.apply(self, shape=tuple(shape))
+                             f"{shape}") from None
 
     def expand_dims(self, axis: int):
         if not -self.ndim - 1 <= axis <= self.ndim:
@@ -536,10 +549,12 @@ class Tensor:
 
     def _sum_to(self, shape) -> "Tensor":
         """Sum a broadcast gradient back to ``shape``: the one place broadcasting is undone."""
-        lead = self.ndim - len(shape)
-        axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape)
-                                           if n == 1 and self.shape[i + lead] != 1)
-        out = self.sum(axis=axes, keepdims=True) if axes else self
+        own = self.data.shape
+        lead = len(own) - len(shape)
+        ones = tuple(i + lead for i, n in enumerate(shape) if n == 1 and own[i + lead] != 1)
+        if not ones:  # only leading axes to drop (a bias): one sum, already of the right shape
+            return self.sum(axis=tuple(range(lead))) if lead else self
+        out = self.sum(axis=tuple(range(lead)) + ones, keepdims=True)
         return out.reshape(shape) if out.shape != tuple(shape) else out
 
     def __getitem__(self, index):
