@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .autograd import Function
+from .autograd import Function, is_grad_enabled
 
 __all__ = ["Add", "Sub", "Mul", "Neg", "Div", "Pow", "Exp", "Log", "Maximum", "Where", "Sum", "Max",
            "Reshape", "Transpose", "BroadcastTo", "GetItem", "ScatterAdd", "MatMul", "Cast",
@@ -94,13 +94,16 @@ class Pow(Function):
 
 
 class Exp(Function):
-    __slots__ = ()
+    __slots__ = ("out",)
 
     def forward(self, a):
-        return np.exp(a)
+        self.out = out = np.exp(a)
+        return out
 
     def backward(self, g):
-        return (g * self.inputs[0].exp(),)
+        if is_grad_enabled():  # create_graph: exp(x) must be differentiable again
+            return (g * self.inputs[0].exp(),)
+        return (g * g._const(self.out),)  # the forward's result, not a second exp
 
 
 class Log(Function):
@@ -264,18 +267,35 @@ def _is_basic_index(index) -> bool:
 
 
 class MatMul(Function):
-    """``a @ b`` with numpy semantics: 1-D operands and batched (broadcast) leading dimensions."""
+    """``a @ b`` with numpy semantics: 1-D operands and batched (broadcast) leading dimensions.
 
-    __slots__ = ()
+    ``ta``/``tb`` (2-D operands only) multiply by ``a.T``/``b.T`` instead, without a recorded
+    transpose: the backward of a 2-D product is two products with a transposed operand, and this
+    way each is one op, not a transpose and a product. BLAS reads the transposed view directly.
+    """
 
-    def forward(self, a, b):
-        return np.matmul(a, b)
+    __slots__ = ("ta", "tb")
+
+    def forward(self, a, b, ta=False, tb=False):
+        self.ta, self.tb = ta, tb
+        return np.matmul(a.T if ta else a, b.T if tb else b)
 
     def backward(self, g):
         a, b = self.inputs
         ga, gb = self.needs_grad
-        if a.ndim == 2 and b.ndim == 2:  # the common case, without reshapes
-            return (g @ b.T if ga else None), (a.T @ g if gb else None)
+        ta, tb = self.ta, self.tb
+        if ta or tb or (a.ndim == 2 and b.ndim == 2):
+            # y = A @ B with A = a.T if ta else a, B = b.T if tb else b: dA = g @ B.T and
+            # dB = A.T @ g, and a transposed operand's gradient is the transpose of that.
+            grad_a = grad_b = None
+            if ga:
+                grad_a = MatMul.apply(b, g, ta=tb, tb=True) if ta else \
+                    MatMul.apply(g, b, tb=not tb)
+            if gb:
+                grad_b = MatMul.apply(a, g, ta=not ta)
+                if tb:
+                    grad_b = grad_b.T
+            return grad_a, grad_b
         # Give 1-D operands their implied matrix dimension back, then the matrix rule applies.
         a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
         b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
