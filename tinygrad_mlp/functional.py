@@ -56,7 +56,15 @@ def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` with ``weight`` shaped ``(out, in)`` (PyTorch's layout)."""
     y = x @ weight.T
-    return y if bias is None else y + bias
+    if bias is None:
+        return y
+    if not y.requires_grad and isinstance(bias, Tensor) and y.data.dtype == bias.data.dtype \
+            and bias.data.shape == y.data.shape[-1:]:
+        # Nothing recorded (evaluation): y is a fresh product nobody else holds, so the bias is
+        # added in place instead of into a second activation-sized array.
+        y.data += bias.data
+        return y
+    return y + bias
 
 
 # ---------------------------------------------------------------- labels

@@ -398,6 +398,9 @@ class Tensor:
 
     def relu(self):
         # The derivative at 0 is 0 (as PyTorch).
+        if not (self.requires_grad and _GradMode.enabled) and self.data.dtype.kind == "f":
+            # Nothing to record (evaluation): the value in one pass, without the mask.
+            return Tensor._from_op(np.maximum(self.data, 0))
         return self * Tensor._from_op(self.data > 0)
 
     def leaky_relu(self, negative_slope: float = 0.01):
