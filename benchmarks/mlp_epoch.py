@@ -603,9 +603,11 @@ def main(argv=None):
         report["eval"], report["raw_eval"] = eval_table, evals
     blas = info["blas"][0] if isinstance(info["blas"], list) and info["blas"] else {}
     print()
+    torch_threads = next((r["torch_threads"] for r in train if "torch_threads" in r), None)
     print(f"Machine: {info['cpu']}, {info['cores']} cores; numpy {info['numpy']} with "
           f"{blas.get('internal_api')} {blas.get('version')} ({blas.get('architecture')} kernel, "
-          f"{blas.get('num_threads')} threads); PyTorch {info['torch']}; data: {source}; load "
+          f"{blas.get('num_threads')} threads); PyTorch (version, default threads, capability) "
+          f"{info['torch']}, run with {torch_threads} threads; data: {source}; load "
           f"average {info.get('loadavg_start')} -> {info.get('loadavg_end')}")
     print()
     print("\n\n".join(text))
