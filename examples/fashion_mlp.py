@@ -29,7 +29,7 @@ from tinygrad_mlp.data import (CLASSES, DataLoader, FashionMNISTError, fit_norma
 from tinygrad_mlp.training import evaluate, fit
 
 # The default configuration, chosen on the validation split (docs/fashion_mnist.md has the search).
-DEFAULTS = dict(hidden="512,256", activation="relu", dropout=0.2, batch_norm=False, epochs=30,
+DEFAULTS = dict(hidden="512,256", activation="relu", dropout=0.2, batch_norm=False, epochs=40,
                 batch_size=64, optimizer="adamw", lr=1e-3, momentum=0.9, weight_decay=1e-2,
                 l2=0.0, schedule="cosine", step_size=10, gamma=0.5, decay=0.05, eta_min=0.0,
                 label_smoothing=0.1, val_fraction=0.05, seed=0, preprocess="normalize",
