@@ -93,18 +93,26 @@ def init_weights(rng):
     return out
 
 
-# ================================================================ contenders: training
-
-def train_tinygrad(x, y, batch, warmup, steps, seed):
+def tinygrad_model(seed):
+    """The benchmark MLP in tinygrad_mlp, with the weights every contender starts from."""
     sys.path.insert(0, ROOT)
-    from tinygrad_mlp import functional as F, nn, optim
-    from tinygrad_mlp.data import DataLoader
-
+    from tinygrad_mlp import nn
     model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
                           nn.Linear(256, 10))
     for (w, b), layer in zip(init_weights(np.random.default_rng(seed)), model[::2]):
         layer.weight.data[...] = w
         layer.bias.data[...] = b
+    return model
+
+
+# ================================================================ contenders: training
+
+def train_tinygrad(x, y, batch, warmup, steps, seed):
+    sys.path.insert(0, ROOT)
+    from tinygrad_mlp import functional as F, optim
+    from tinygrad_mlp.data import DataLoader
+
+    model = tinygrad_model(seed)
     opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     loader = DataLoader(x, y, batch, shuffle=True, drop_last=True, rng=seed)
 
@@ -233,12 +241,7 @@ def train_matmul(x, y, batch, warmup, steps, seed):
 def eval_tinygrad(xt, batch, seed):
     sys.path.insert(0, ROOT)
     import tinygrad_mlp as tg
-    from tinygrad_mlp import nn
-    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
-                          nn.Linear(256, 10))
-    for (w, b), layer in zip(init_weights(np.random.default_rng(seed)), model[::2]):
-        layer.weight.data[...] = w
-        layer.bias.data[...] = b
+    model = tinygrad_model(seed)
     model.eval()
 
     def run():
@@ -355,7 +358,7 @@ def worker(args) -> dict:
     result = {"contender": args.worker, "mode": args.mode, "batch": args.batch,
               "blas": _blas_info()}
     if args.worker == "torch":
-        import torch
+        import torch  # noqa: F401  (loaded first, so threadpoolctl sees the threads it runs)
         result["torch_threads"] = _blas_threads()
     if args.mode == "eval":
         make = globals()["eval_" + args.worker]

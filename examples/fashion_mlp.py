@@ -22,7 +22,7 @@ import numpy as np
 
 import tinygrad_mlp as tg
 from tinygrad_mlp import functional as F
-from tinygrad_mlp import nn, optim
+from tinygrad_mlp import nn, optim, viz
 from tinygrad_mlp.data import (CLASSES, DataLoader, FashionMNISTError, fit_normalization,
                                load_fashion_mnist, normalize, standardize_per_image, to_float,
                                train_val_split)
@@ -265,7 +265,6 @@ def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
 def write_figures(model, history, result, test_set, run_dir: Path):
     """The plots and the graph. They need the optional viz extra; training does not."""
     try:
-        from tinygrad_mlp import viz
         viz.plot_history(history, run_dir / "curves.png")
         viz.plot_weights(model, run_dir / "weights.png")
         viz.plot_confusion_matrix(result.labels, result.predictions, CLASSES,
@@ -277,7 +276,7 @@ def write_figures(model, history, result, test_set, run_dir: Path):
                                target=tg.Tensor(test_set[1][:8]))
     except ImportError as e:
         print(f"plots skipped: {e}", file=sys.stderr)
-    except RuntimeError as e:  # Graphviz's dot missing: the .dot source was written instead
+    except viz.GraphvizNotFoundError as e:  # the .dot source was written instead
         print(f"graph not rendered: {e}", file=sys.stderr)
 
 

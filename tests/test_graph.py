@@ -3,7 +3,6 @@ module collapse, truncation, deep graphs), gradient-flow colours, rendering, and
 
 Expected counts and names are worked out by hand from small graphs, not read back from the code.
 """
-import math
 import os
 import re
 import shutil
