@@ -3,6 +3,7 @@
 The public API at the top level: ``Tensor``, gradient mode (``no_grad``, ``enable_grad``), ``grad``,
 the module-level tensor functions, and ``gradcheck``/``gradgradcheck``.
 """
+from ._random import get_rng_state, manual_seed, set_rng_state
 from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import (Tensor, arange, concatenate, eye, full, maximum, minimum, ones, ones_like,
                      rand, randn, stack, where, zeros, zeros_like)

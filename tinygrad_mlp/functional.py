@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._random import resolve_rng
 from .tensor import Tensor, maximum
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "logsumexp",
@@ -19,8 +20,6 @@ __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "l
            "binary_cross_entropy_with_logits", "l2_penalty", "dropout", "accuracy"]
 
 _REDUCTIONS = ("mean", "sum", "none")
-# Used when dropout is given no generator; a module-level one so every call does not reseed.
-_default_rng = np.random.default_rng()
 
 
 # ---------------------------------------------------------------- activations (Tensor methods)
@@ -238,7 +237,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng=None) -> Tenso
     """Inverted dropout: zero each element with probability ``p`` and scale the rest by
     ``1/(1-p)``, so the expectation is unchanged and evaluation needs no rescaling.
 
-    The identity when ``training`` is False. ``rng`` is a ``numpy.random.Generator``.
+    The identity when ``training`` is False. ``rng`` is a ``numpy.random.Generator``, an int seed,
+    or None for the library's default generator (``tg.manual_seed``).
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be a probability in [0, 1]; got {p}")
@@ -246,9 +246,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng=None) -> Tenso
         return x
     if p == 1.0:
         return x * Tensor._from_op(np.zeros((), dtype=x.dtype))
-    rng = _default_rng if rng is None else rng
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"dropout: rng must be a numpy.random.Generator; got {type(rng).__name__}")
+    rng = resolve_rng(rng, "dropout")
     u = rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32)
     mask = np.multiply(u >= p, 1.0 / (1.0 - p), dtype=x.dtype)
     return x * Tensor._from_op(mask)

@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from . import autograd, ops
+from ._random import resolve_rng
 from .autograd import RemovableHandle, _GradMode
 
 __all__ = ["Tensor", "where", "maximum", "minimum", "concatenate", "stack", "zeros", "ones",
@@ -711,13 +712,13 @@ def eye(n: int, m=None, dtype=DEFAULT_DTYPE, requires_grad=False) -> Tensor:
 
 
 def randn(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, rng=None) -> Tensor:
-    rng = np.random.default_rng(rng)
+    rng = resolve_rng(rng, "randn")
     return Tensor(rng.standard_normal(_shape_arg(shape)).astype(dtype),
                   requires_grad=requires_grad)
 
 
 def rand(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, rng=None) -> Tensor:
-    rng = np.random.default_rng(rng)
+    rng = resolve_rng(rng, "rand")
     return Tensor(rng.random(_shape_arg(shape)).astype(dtype), requires_grad=requires_grad)
 
 

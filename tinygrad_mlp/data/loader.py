@@ -10,19 +10,10 @@ import operator
 
 import numpy as np
 
+from .._random import resolve_rng
+
 __all__ = ["DataLoader", "train_val_split", "to_float", "fit_normalization", "normalize",
            "standardize_per_image"]
-
-
-def _as_generator(rng, who: str) -> np.random.Generator:
-    if rng is None:
-        return np.random.default_rng()
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"{who}: rng must be None, an int seed or a numpy.random.Generator, "
-                    f"got {type(rng).__name__}")
 
 
 def _check_pair(x, y, who: str):
@@ -48,7 +39,7 @@ class DataLoader:
 
     With ``shuffle=True`` every epoch (every ``iter()``) draws a new order from the loader's
     ``numpy.random.Generator``: ``rng`` is an int seed, a Generator (used, not copied), or None for
-    a fresh one. ``state_dict()``/``load_state_dict()`` save and restore that generator and the
+    the library's default generator (``tg.manual_seed``). ``state_dict()``/``load_state_dict()`` save and restore that generator and the
     position within an epoch, as JSON-serialisable data, so a run resumes exactly, even mid-epoch.
     One iteration at a time is tracked; nested iteration over the same loader is not resumable.
     """
@@ -76,7 +67,7 @@ class DataLoader:
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
-        self.rng = _as_generator(rng, "DataLoader")
+        self.rng = resolve_rng(rng, "DataLoader")
         self._epoch_rng_state = None  # generator state before this epoch's order was drawn
         self._position = 0            # batches of the current epoch already yielded
         self._resume = None           # (rng state, position) set by load_state_dict
@@ -168,7 +159,7 @@ def train_val_split(x, y, val_fraction: float, rng=None):
         raise ValueError(f"train_val_split: {n} samples with val_fraction={val_fraction} give "
                          f"{n_val} validation and {n - n_val} training samples; both need at "
                          f"least one")
-    order = _as_generator(rng, "train_val_split").permutation(n)
+    order = resolve_rng(rng, "train_val_split").permutation(n)
     val, train = order[:n_val], order[n_val:]
     return x[train], y[train], x[val], y[val]
 

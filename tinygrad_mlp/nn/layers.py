@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from .. import functional as F
+from .._random import resolve_rng
 from ..tensor import Tensor
 from .module import Module, Parameter
 
@@ -34,7 +35,8 @@ class Linear(Module):
     """``y = x @ weight.T + bias`` with ``weight`` of shape ``(out_features, in_features)``.
 
     Initialised as PyTorch does by default: weight and bias uniform in ±1/√in_features. ``rng``
-    is a ``numpy.random.Generator`` or a seed, for reproducible initialisation.
+    is a ``numpy.random.Generator`` or a seed, for reproducible initialisation; without it the
+    library's default generator (``tg.manual_seed``) is used.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
@@ -45,7 +47,7 @@ class Linear(Module):
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"Linear: dtype must be floating point; got {dtype}")
-        rng = np.random.default_rng(rng)
+        rng = resolve_rng(rng, "Linear")
         bound = 1.0 / math.sqrt(self.in_features)
         weight = rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dtype)
         # Stored column-major, i.e. weight.T is row-major: that is what ``x @ weight.T`` reads and
@@ -120,14 +122,14 @@ class LogSoftmax(Softmax):
 
 class Dropout(Module):
     """Inverted dropout while training, the identity in eval mode. ``rng``: a
-    ``numpy.random.Generator`` or a seed."""
+    ``numpy.random.Generator`` or a seed; None draws from the default generator (``tg.manual_seed``)."""
 
     def __init__(self, p: float = 0.5, rng=None):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be a probability in [0, 1]; got {p}")
         self.p = p
-        self.rng = np.random.default_rng(rng)
+        self.rng = resolve_rng(rng, "Dropout")
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.rng)

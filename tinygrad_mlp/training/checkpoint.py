@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from .._random import get_rng_state, set_rng_state
 from ..serialization import load, save
 
 __all__ = ["CHECKPOINT_FILE", "load_checkpoint", "save_checkpoint", "restore_checkpoint",
@@ -49,6 +50,8 @@ def save_checkpoint(path, *, epoch, stopped, model, optimizer, scheduler, train_
         "val_loader": _loader_state(val_loader),
         # Module names as keys; the root module's name is "" (a module of its own with an rng).
         "module_rngs": {name: rng.bit_generator.state for name, rng in _module_rngs(model)},
+        # The library's default generator (``tg.manual_seed``): drawn from by anything given no rng.
+        "default_rng": get_rng_state(),
         "callbacks": {_callback_key(i, cb): cb.state_dict() for i, cb in enumerate(callbacks)
                       if hasattr(cb, "state_dict")},
         "history": history.as_dict(),
@@ -112,6 +115,11 @@ def restore_checkpoint(checkpoint: dict, path, *, model, optimizer, scheduler, t
             loader.load_state_dict(saved)
         except (ValueError, TypeError, KeyError) as e:
             fail(name, e)
+    if "default_rng" in checkpoint:  # absent from checkpoints written before it was saved
+        try:
+            set_rng_state(checkpoint["default_rng"])
+        except (ValueError, TypeError, KeyError) as e:
+            fail("the default random generator", e)
     rngs = dict(_module_rngs(model))
     saved = checkpoint["module_rngs"]
     if set(saved) != set(rngs):
