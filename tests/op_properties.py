@@ -10,6 +10,7 @@ max/maximum), because a central difference across a kink measures neither side.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -264,6 +265,7 @@ OPS = [
        (NONZERO,), with_params(shape, number(0.01, 0.2)), smooth=False),
     Op("sigmoid", lambda a: a.sigmoid(), np_sigmoid, (SATURATING,)),
     Op("tanh", lambda a: a.tanh(), np.tanh, (SATURATING,)),
+    Op("erf", tg.functional.erf, np.vectorize(math.erf, otypes=[np.float64]), (SATURATING,)),
     Op("maximum", tg.maximum, np.maximum, (REAL, REAL), smooth=False, distinct=True),
     Op("minimum", tg.minimum, np.minimum, (REAL, REAL), smooth=False, distinct=True),
     Op("where", lambda a, b, cond: tg.where(cond, a, b), lambda a, b, cond: np.where(cond, a, b),

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import ops
 from ._random import resolve_rng
-from .tensor import Tensor, maximum
+from .tensor import Tensor, maximum, where
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "logsumexp",
-           "linear", "one_hot", "cross_entropy", "nll_loss", "mse_loss",
-           "binary_cross_entropy_with_logits", "l2_penalty", "dropout", "accuracy"]
+           "erf", "gelu", "silu", "softplus", "elu", "layer_norm", "embedding",
+           "linear", "one_hot", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
+           "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "kl_div", "l2_penalty", "dropout", "accuracy"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -50,6 +53,117 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
 
 def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return x.logsumexp(axis=axis, keepdims=keepdims)
+
+
+# ---------------------------------------------------------------- more activations (composed)
+
+_SQRT_HALF = 0.5 ** 0.5
+_SQRT_2_OVER_PI = (2 / np.pi) ** 0.5
+
+
+def erf(x: Tensor) -> Tensor:
+    """The error function (a primitive op: numpy has none)."""
+    return ops.Erf.apply(x)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """``x·Φ(x)`` with Φ the standard normal CDF: exact via ``erf`` (``approximate="none"``) or
+    PyTorch's ``approximate="tanh"`` form ``0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))``."""
+    if approximate == "none":
+        return x * (erf(x * _SQRT_HALF) + 1.0) * 0.5
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * _SQRT_2_OVER_PI
+        return x * (inner.tanh() + 1.0) * 0.5
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh'; got {approximate!r}")
+
+
+def silu(x: Tensor) -> Tensor:
+    """``x·σ(x)`` (also called swish)."""
+    return x * x.sigmoid()
+
+
+def _log1p(e: Tensor) -> Tensor:
+    """``log(1 + e)`` for ``e >= 0``, accurate for tiny ``e`` too: ``log(u)·e/(u-1)`` with
+    ``u = 1 + e`` (the rounding of u cancels), and ``e`` itself where u rounds to 1. The factor
+    ``e/(u-1)`` is a constant (a ratio of two nearly equal numbers would differentiate badly)."""
+    u = e + 1.0
+    ud, ed = u.data, e.data
+    same = ud == 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(same, 1, ed / (ud - 1)).astype(e.dtype, copy=False)
+    return where(same, e, u.log() * Tensor._from_op(factor))
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(βx))/β``, and ``x`` itself where ``βx > threshold`` (PyTorch's rule).
+
+    Written as ``max(z, 0) + log(1 + exp(-|z|))`` with z = βx, so no exp overflows and the
+    gradient is σ(z) on both sides."""
+    z = x * beta if beta != 1 else x
+    nonneg = z.data >= 0
+    soft = where(nonneg, z, 0.0) + _log1p(where(nonneg, -z, z).exp())
+    if beta != 1:
+        soft = soft * (1.0 / beta)
+    above = z.data > threshold
+    return where(above, x, soft) if above.any() else soft
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """``x`` for x > 0, ``α(exp(x) - 1)`` otherwise (slope α at 0, as PyTorch)."""
+    positive = x.data > 0
+    negative_part = where(positive, 0.0, x)  # exp never sees a large positive value
+    return where(positive, x, (negative_part.exp() - 1.0) * alpha)
+
+
+def layer_norm(x: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` axes with the mean and biased variance
+    of each sample, then scale by ``weight`` and shift by ``bias`` (both of that shape)."""
+    normalized_shape = _shape_tuple(normalized_shape, "layer_norm")
+    k = len(normalized_shape)
+    if x.shape[x.ndim - k:] != normalized_shape or x.ndim < k:
+        raise ValueError(f"layer_norm: input of shape {x.shape} does not end in normalized_shape "
+                         f"{normalized_shape}")
+    axes = tuple(range(x.ndim - k, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    var = (centered * centered).mean(axis=axes, keepdims=True)
+    y = centered / (var + eps).sqrt()
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def _shape_tuple(shape, fn: str) -> tuple:
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if not shape or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in shape):
+        raise ValueError(f"{fn}: normalized_shape must be a positive int or a non-empty tuple of "
+                         f"them; got {shape!r}")
+    return tuple(int(n) for n in shape)
+
+
+def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` (num_embeddings, dim) picked by the integer indices ``input``: the
+    output has shape ``input.shape + (dim,)``. The row at ``padding_idx`` is returned as it is
+    but gets no gradient (as PyTorch)."""
+    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers; got dtype {idx.dtype}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim); got "
+                         f"shape {weight.shape}")
+    n = weight.shape[0]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx[(idx < -n) | (idx >= n)].ravel()[0]
+        raise IndexError(f"embedding: index {int(bad)} is out of range for {n} embeddings")
+    rows = weight[idx]
+    if padding_idx is None:
+        return rows
+    padding = (idx % n) == (padding_idx % n)
+    if not padding.any():
+        return rows
+    return where(padding[..., None], weight.detach()[idx], rows)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -116,74 +230,132 @@ def _reduce(per_sample: Tensor, reduction: str) -> Tensor:
 
 def _check_logits(logits, fn: str) -> Tensor:
     if not isinstance(logits, Tensor):
-        raise TypeError(f"{fn}: logits must be a Tensor; got {type(logits).__name__}")
-    if logits.ndim != 2:
-        raise ValueError(f"{fn}: expected logits of shape (N, C) (2-D); got shape {logits.shape}")
-    if logits.dtype.kind != "f":
-        raise TypeError(f"{fn}: logits must be floating point; got dtype {logits.dtype}")
+        raise TypeError(f"{fn}: input must be a Tensor; got {type(logits).__name__}")
+    if logits.ndim < 1 or logits.dtype.kind != "f":
+        raise TypeError(f"{fn}: expected floating-point input of shape (N, C), (N, C, d1, ...) "
+                        f"or (C,); got dtype {logits.dtype} and shape {logits.shape}")
     return logits
 
 
-def _target_distribution(logits: Tensor, target, label_smoothing: float, fn: str) -> Tensor:
-    """The target as class probabilities in the logits' dtype: one-hot for integer labels, then
-    mixed with the uniform distribution by ``label_smoothing`` (as PyTorch does)."""
-    n, c = logits.shape
+def _class_weight(weight, logits: Tensor, fn: str):
+    """``weight=`` as an array of shape (C,) in the logits' dtype (a rescaling, not a parameter)."""
+    if weight is None:
+        return None
+    arr = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    c = logits.shape[1 if logits.ndim > 1 else 0]
+    if arr.shape != (c,) or arr.dtype.kind not in "fiu":
+        raise ValueError(f"{fn}: weight must be a numeric array of shape ({c},), one weight per "
+                         f"class; got dtype {arr.dtype} and shape {arr.shape}")
+    return arr.astype(logits.dtype, copy=False)
+
+
+def _class_axis_last(arr: np.ndarray) -> np.ndarray:
+    """(N, d1, ..., C) -> (N, C, d1, ...): one-hot rows built last, moved to the class axis."""
+    return np.moveaxis(arr, -1, 1) if arr.ndim > 2 else arr
+
+
+def _target_weights(logits: Tensor, target, weight, ignore_index: int, label_smoothing: float,
+                    fn: str):
+    """What each log-probability is multiplied by, and the divisor of ``'mean'``.
+
+    Integer targets give a constant array ``M`` (the logits' shape) with
+    ``(1-ε)·w[y]`` at the label plus ``ε/C·w[c]`` everywhere, zero rows where the target is
+    ``ignore_index``; the mean divides by the summed ``w[y]`` of the kept targets (PyTorch's
+    weighted mean, also with label smoothing). Probability targets give ``(t(1-ε) + ε/C)·w[c]``
+    (a Tensor when the target is one, so it gets a gradient) and the mean divides by the number
+    of targets."""
+    c = logits.shape[1 if logits.ndim > 1 else 0]
+    batch_shape = logits.shape[:1] + logits.shape[2:] if logits.ndim > 1 else ()
+    w = _class_weight(weight, logits, fn)
     arr = target.data if isinstance(target, Tensor) else np.asarray(target)
     if arr.dtype.kind in "iu":
-        if arr.shape != (n,):
-            raise ValueError(f"{fn}: integer target must have shape ({n},) to match logits of "
-                             f"shape {logits.shape}; got shape {arr.shape}")
-        _check_range(arr, c, fn)
-        probs = _one_hot_array(arr, c, logits.dtype)
+        if arr.shape != batch_shape:
+            raise ValueError(f"{fn}: input is (N, C), (N, C, d1, ...) or (C,), and an integer "
+                             f"target has its shape without the class axis: for input of shape "
+                             f"{logits.shape} that is shape {batch_shape}; got shape {arr.shape}")
+        ignored = arr == ignore_index
+        any_ignored = bool(ignored.any())
+        labels = np.where(ignored, 0, arr) if any_ignored else arr
+        _check_range(labels, c, fn)
+        m = _one_hot_array(labels, c, logits.dtype)
+        if w is not None:
+            m *= w
         if label_smoothing:
-            probs *= 1.0 - label_smoothing
-            probs += label_smoothing / c
-        return Tensor._from_op(probs)
+            m *= 1.0 - label_smoothing
+            m += (label_smoothing / c) * (w if w is not None else 1.0)
+        if any_ignored:
+            m[ignored] = 0
+        if w is None:
+            divisor = float(arr.size - int(ignored.sum())) if any_ignored else float(arr.size)
+        else:
+            divisor = float(np.sum(w[labels][~ignored], dtype=np.float64))
+        return Tensor._from_op(_class_axis_last(m)), divisor
     if arr.dtype.kind == "f":
-        if arr.shape != (n, c):
-            raise ValueError(f"{fn}: float target must be class probabilities of shape ({n}, {c}) "
-                             f"to match logits of shape {logits.shape}; got shape {arr.shape} "
-                             f"(for class indices pass an integer array)")
+        if arr.shape != logits.shape:
+            raise ValueError(f"{fn}: float target must be class probabilities of shape "
+                             f"{logits.shape} (the input's shape) to match input of shape "
+                             f"{logits.shape}; got shape {arr.shape} (for class indices pass an "
+                             f"integer array)")
+        if ignore_index != -100:
+            raise ValueError(f"{fn}: ignore_index applies to class-index targets only; got "
+                             f"class probabilities")
         t = target.astype(logits.dtype) if isinstance(target, Tensor) else \
             Tensor(arr.astype(logits.dtype, copy=False))
         if label_smoothing:
             t = t * (1.0 - label_smoothing) + label_smoothing / c
-        return t
-    raise TypeError(f"{fn}: target must be integer class indices of shape ({n},) or float class "
-                    f"probabilities of shape ({n}, {c}); got dtype {arr.dtype}")
+        if w is not None:
+            t = t * Tensor._from_op(w.reshape((c,) + (1,) * (logits.ndim - 2)))
+        return t, float(int(np.prod(batch_shape)))
+    raise TypeError(f"{fn}: target must be integer class indices of shape {batch_shape} or float "
+                    f"class probabilities of shape {logits.shape}; got dtype {arr.dtype}")
+
+
+def _weighted_class_loss(logp: Tensor, target, weight, ignore_index, reduction: str,
+                         label_smoothing: float, fn: str) -> Tensor:
+    m, divisor = _target_weights(logp, target, weight, ignore_index, label_smoothing, fn)
+    picked = logp * m
+    if reduction == "none":
+        return -picked.sum(axis=1 if logp.ndim > 1 else 0)
+    # One sum over everything and one scale: the same value as the mean of the per-sample losses,
+    # with two fewer recorded ops forward and four fewer backward.
+    if reduction == "sum":
+        return picked.sum() * -1.0
+    return picked.sum() * (-1.0 / divisor if divisor else float("nan"))
 
 
 def cross_entropy(logits: Tensor, target, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
-    """Softmax cross-entropy of ``logits`` (N, C) against ``target``, as PyTorch's.
+                  label_smoothing: float = 0.0, *, weight=None,
+                  ignore_index: int = -100) -> Tensor:
+    """Softmax cross-entropy of ``logits`` against ``target``, as PyTorch's.
 
-    ``target`` is integer class indices (N,) or float class probabilities (N, C); ``'mean'``
-    divides by N in both cases. Integer labels become a one-hot matrix in the logits' dtype: on a
-    (64, 10) float32 batch that measured marginally faster than gathering ``logp[arange(N), y]``
-    (whose gradient goes through ``np.add.at``), and it lets label smoothing share one path.
+    ``logits`` is (N, C), (N, C, d1, ...) (classes on axis 1) or (C,); ``target`` is integer
+    class indices of the logits' shape without the class axis, or float class probabilities of
+    the logits' shape. ``weight`` (C,) rescales each class; targets equal to ``ignore_index``
+    contribute nothing. ``'mean'`` divides by the summed weights of the kept targets (their
+    number without ``weight``), or by the number of targets for probabilities, as PyTorch does.
+    Integer labels become a one-hot matrix in the logits' dtype: on a (64, 10) float32 batch that
+    measured marginally faster than gathering ``logp[arange(N), y]`` (whose gradient goes
+    through ``np.add.at``), and it lets weights, ignoring and smoothing share one path.
     """
     logits = _check_logits(logits, "cross_entropy")
     _check_reduction(reduction, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1]; got "
                          f"{label_smoothing}")
-    probs = _target_distribution(logits, target, label_smoothing, "cross_entropy")
-    picked = logits.log_softmax(axis=1) * probs
-    if reduction == "none":
-        return -picked.sum(axis=1)
-    # One sum over everything and one scale: the same value as the mean of the per-sample losses,
-    # with two fewer recorded ops forward and four fewer backward.
-    n = logits.shape[0]
-    return picked.sum() * ((-1.0 / n if n else float("nan")) if reduction == "mean" else -1.0)
+    logp = logits.log_softmax(axis=1 if logits.ndim > 1 else 0)
+    return _weighted_class_loss(logp, target, weight, ignore_index, reduction, label_smoothing,
+                                "cross_entropy")
 
 
-def nll_loss(log_probs: Tensor, target, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of integer ``target`` (N,) under ``log_probs`` (N, C)."""
+def nll_loss(log_probs: Tensor, target, reduction: str = "mean", *, weight=None,
+             ignore_index: int = -100) -> Tensor:
+    """Negative log-likelihood of integer ``target`` under ``log_probs`` (shapes, ``weight``,
+    ``ignore_index`` and the weighted mean as in ``cross_entropy``)."""
     log_probs = _check_logits(log_probs, "nll_loss")
     _check_reduction(reduction, "nll_loss")
     _labels_array(target, "nll_loss")
-    probs = _target_distribution(log_probs, target, 0.0, "nll_loss")
-    return _reduce(-(log_probs * probs).sum(axis=1), reduction)
+    return _weighted_class_loss(log_probs, target, weight, ignore_index, reduction, 0.0,
+                                "nll_loss")
 
 
 def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
@@ -217,6 +389,90 @@ def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "m
     y = _as_operand(target, logits)
     per_element = maximum(logits, 0.0) - logits * y + (1 + (-logits.abs()).exp()).log()
     return _reduce(per_element, reduction)
+
+
+def _check_pair(input: Tensor, target, fn: str) -> Tensor:
+    """``target`` as an operand of ``input``'s dtype, after checking the shapes are equal (a
+    silently broadcast (N, 1) against (N,) would compare every input with every target)."""
+    target_shape = np.shape(target.data if isinstance(target, Tensor) else target)
+    if input.shape != target_shape:
+        raise ValueError(f"{fn}: input has shape {input.shape} but target has shape "
+                         f"{target_shape}; expected equal shapes")
+    return _as_operand(target, input)
+
+
+def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Mean (or summed) absolute error; the gradient at a zero difference is 0, as PyTorch."""
+    _check_reduction(reduction, "l1_loss")
+    return _reduce((input - _check_pair(input, target, "l1_loss")).abs(), reduction)
+
+
+def smooth_l1_loss(input: Tensor, target, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """``0.5·d²/β`` where ``|d| < β``, ``|d| - 0.5β`` elsewhere (d = input - target); ``β = 0``
+    is the L1 loss."""
+    _check_reduction(reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0; got {beta}")
+    d = input - _check_pair(input, target, "smooth_l1_loss")
+    a = d.abs()
+    if beta == 0:
+        return _reduce(a, reduction)
+    return _reduce(where(a.data < beta, d * d * (0.5 / beta), a - 0.5 * beta), reduction)
+
+
+def huber_loss(input: Tensor, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """``0.5·d²`` where ``|d| < δ``, ``δ(|d| - 0.5δ)`` elsewhere: ``δ·smooth_l1_loss`` with β = δ."""
+    _check_reduction(reduction, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0; got {delta}")
+    d = input - _check_pair(input, target, "huber_loss")
+    a = d.abs()
+    return _reduce(where(a.data < delta, d * d * 0.5, (a - 0.5 * delta) * delta), reduction)
+
+
+def _clamped_log(p: Tensor) -> Tensor:
+    """``max(log p, -100)`` (PyTorch's clamp, so p = 0 costs 100, not infinity). Where p is 0 the
+    log is not taken at all, so neither value nor gradient turns into inf or NaN."""
+    positive = p.data > 0
+    return maximum(where(positive, where(positive, p, 1.0).log(), -100.0), -100.0)
+
+
+def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean") -> Tensor:
+    """``-w·[y·log p + (1-y)·log(1-p)]`` on probabilities ``p`` in [0, 1], each log clamped at
+    -100 as PyTorch does. Prefer ``binary_cross_entropy_with_logits`` on logits: it is stable
+    without a clamp. At p exactly 0 or 1 the clamped term's gradient is 0 (PyTorch instead
+    divides by ``max(p(1-p), 1e-12)``)."""
+    _check_reduction(reduction, "binary_cross_entropy")
+    y = _check_pair(input, target, "binary_cross_entropy")
+    p = input.data
+    if p.size and not (np.all(p >= 0) and np.all(p <= 1)):
+        raise ValueError("binary_cross_entropy: input must be probabilities in [0, 1] (apply "
+                         "sigmoid first, or use binary_cross_entropy_with_logits); got values "
+                         f"in [{np.nanmin(p)}, {np.nanmax(p)}]")
+    per_element = -(y * _clamped_log(input) + (1.0 - y) * _clamped_log(1.0 - input))
+    if weight is not None:
+        per_element = per_element * _as_operand(weight, input)
+    return _reduce(per_element, reduction)
+
+
+def kl_div(input: Tensor, target, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Kullback-Leibler divergence with ``input`` as log-probabilities, pointwise
+    ``target·(log target - input)`` (0 where target is 0), or ``exp(t)·(t - input)`` with
+    ``log_target=True``. ``'batchmean'`` divides the sum by the batch size (the true KL per
+    sample); ``'mean'`` divides by the number of elements, as PyTorch does."""
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"kl_div: reduction must be one of {_REDUCTIONS + ('batchmean',)}; got "
+                         f"{reduction!r}")
+    t = _check_pair(input, target, "kl_div")
+    if log_target:
+        pointwise = t.exp() * (t - input)
+    else:
+        positive = t.data > 0
+        t_log_t = where(positive, t * where(positive, t, 1.0).log(), 0.0)
+        pointwise = t_log_t - t * input
+    if reduction == "batchmean":
+        return pointwise.sum() * (1.0 / input.shape[0] if input.ndim else 1.0)
+    return _reduce(pointwise, reduction)
 
 
 def l2_penalty(parameters, weight_decay: float) -> Tensor:
