@@ -1,14 +1,21 @@
-"""Floor 4 (nn): ``Module``/``Parameter``, containers, layers and loss modules.
+"""Floor 4 (nn): ``Module``/``Parameter``, containers, layers, loss modules, init and utils.
 
-``module.py`` holds the registration machinery and containers, ``layers.py`` the layers; both
-compose Tensor ops and define no derivative. ``nn.functional`` is ``tinygrad_mlp.functional``.
+``module.py`` holds the registration machinery and containers, ``layers.py`` the layers,
+``loss.py`` the loss modules; all compose Tensor ops and define no derivative. ``init`` fills
+parameters in place, ``utils`` clips and flattens gradients and parameters. ``nn.functional`` is
+``tinygrad_mlp.functional``.
 """
-from . import functional
-from .layers import (BatchNorm1d, BCEWithLogitsLoss, CrossEntropyLoss, Dropout, Flatten, Identity,
-                     LeakyReLU, Linear, LogSoftmax, MSELoss, NLLLoss, ReLU, Sigmoid, Softmax, Tanh)
-from .module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
+from . import functional, init, utils
+from .layers import (ELU, GELU, BatchNorm1d, Dropout, Embedding, Flatten, Identity, LayerNorm,
+                     LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh)
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
+                   MSELoss, NLLLoss, SmoothL1Loss)
+from .module import (IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, ParameterList,
+                     Sequential)
 
-__all__ = ["functional", "Module", "Parameter", "Sequential", "ModuleList", "IncompatibleKeys",
-           "Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
-           "Dropout", "Flatten", "BatchNorm1d", "CrossEntropyLoss", "NLLLoss", "MSELoss",
-           "BCEWithLogitsLoss"]
+__all__ = ["functional", "init", "utils", "Module", "Parameter", "Sequential", "ModuleList",
+           "ModuleDict", "ParameterList", "IncompatibleKeys", "Linear", "Identity", "ReLU",
+           "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Dropout", "Flatten",
+           "BatchNorm1d", "LayerNorm", "Embedding", "GELU", "SiLU", "Softplus", "ELU",
+           "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss", "L1Loss",
+           "SmoothL1Loss", "HuberLoss", "BCELoss", "KLDivLoss"]

@@ -1,4 +1,4 @@
-"""Floor 4 (nn.layers): the layers, each a few Tensor ops in ``forward``, and loss modules.
+"""Floor 4 (nn.layers): the layers, each a few Tensor ops in ``forward`` (loss modules: ``loss.py``).
 
 No layer defines a backward. ``Linear`` keeps PyTorch's ``(out, in)`` weight layout and default
 initialisation, and ``BatchNorm1d`` PyTorch's buffers and train/eval behaviour, so state dicts and
@@ -16,8 +16,8 @@ from ..tensor import Tensor
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
-           "Dropout", "Flatten", "BatchNorm1d", "CrossEntropyLoss", "NLLLoss", "MSELoss",
-           "BCEWithLogitsLoss"]
+           "Dropout", "Flatten", "BatchNorm1d", "GELU", "SiLU", "Softplus", "ELU", "LayerNorm",
+           "Embedding"]
 
 
 def _positive_int(value, what: str, layer: str) -> int:
@@ -231,36 +231,109 @@ class BatchNorm1d(Module):
                 f"affine={self.affine}, track_running_stats={self.track_running_stats}")
 
 
-# ---------------------------------------------------------------- losses as modules
+# ---------------------------------------------------------------- more activations and layers
 
-class _Loss(Module):
-    def __init__(self, reduction: str = "mean"):
+class GELU(Module):
+    """``x·Φ(x)``; ``approximate="tanh"`` for the tanh form (as PyTorch)."""
+
+    def __init__(self, approximate: str = "none"):
         super().__init__()
-        self.reduction = reduction
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh'; got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
 
     def extra_repr(self):
-        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
+        return f"approximate={self.approximate!r}"
 
 
-class CrossEntropyLoss(_Loss):
-    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
-        super().__init__(reduction)
-        self.label_smoothing = label_smoothing
-
-    def forward(self, logits, target):
-        return F.cross_entropy(logits, target, self.reduction, self.label_smoothing)
+class SiLU(Module):
+    def forward(self, x):
+        return F.silu(x)
 
 
-class NLLLoss(_Loss):
-    def forward(self, log_probs, target):
-        return F.nll_loss(log_probs, target, self.reduction)
+class Softplus(Module):
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        if beta <= 0:
+            raise ValueError(f"Softplus: beta must be > 0; got {beta}")
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
 
 
-class MSELoss(_Loss):
-    def forward(self, input, target):
-        return F.mse_loss(input, target, self.reduction)
+class ELU(Module):
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
 
 
-class BCEWithLogitsLoss(_Loss):
-    def forward(self, logits, target):
-        return F.binary_cross_entropy_with_logits(logits, target, self.reduction)
+class LayerNorm(Module):
+    """Normalise each sample over its trailing ``normalized_shape`` axes (mean and biased
+    variance, as PyTorch), then ``weight`` (ones) and ``bias`` (zeros) of that shape when
+    ``elementwise_affine``. The same in training and evaluation: no running statistics."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, dtype=np.float32):
+        super().__init__()
+        self.normalized_shape = F._shape_tuple(normalized_shape, "LayerNorm")
+        if eps <= 0:
+            raise ValueError(f"LayerNorm: eps must be > 0; got {eps}")
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
+            if bias:
+                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class Embedding(Module):
+    """A lookup table: integer indices of any shape pick rows of ``weight``
+    (num_embeddings, embedding_dim), initialised N(0, 1) as PyTorch. The row at ``padding_idx``
+    starts at zero and gets no gradient."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 dtype=np.float32, rng=None):
+        super().__init__()
+        n = self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "Embedding")
+        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
+        if padding_idx is not None:
+            if not isinstance(padding_idx, (int, np.integer)) or not -n <= padding_idx < n:
+                raise ValueError(f"Embedding: padding_idx must be an int in [-{n}, {n}); got "
+                                 f"{padding_idx!r}")
+            padding_idx = int(padding_idx) % n
+        self.padding_idx = padding_idx
+        weight = resolve_rng(rng, "Embedding").standard_normal((n, self.embedding_dim))
+        if padding_idx is not None:
+            weight[padding_idx] = 0
+        self.weight = Parameter(weight.astype(dtype))
+
+    def forward(self, indices):
+        return F.embedding(indices, self.weight, self.padding_idx)
+
+    def extra_repr(self):
+        pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"

@@ -10,10 +10,11 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from ..autograd import module_stack
+from ..autograd import RemovableHandle, module_stack
 from ..tensor import Tensor
 
-__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "IncompatibleKeys"]
+__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "ParameterList",
+           "IncompatibleKeys"]
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -49,6 +50,8 @@ class Module:
         d["_buffers"] = {}
         d["_non_persistent"] = set()
         d["_modules"] = {}
+        d["_forward_pre_hooks"] = []
+        d["_forward_hooks"] = []
         d["training"] = True
 
     # ------------------------------------------------------------ calling
@@ -57,6 +60,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        if d["_forward_pre_hooks"] or d["_forward_hooks"]:
+            return self._call_with_hooks(args, kwargs)
         stack = module_stack()
         if stack is None:
             return self.forward(*args, **kwargs)
@@ -66,6 +72,43 @@ class Module:
             return self.forward(*args, **kwargs)
         finally:
             stack.pop()
+
+    def _call_with_hooks(self, args, kwargs):
+        for hook in list(self._forward_pre_hooks):
+            replaced = hook(self, args)
+            if replaced is not None:
+                args = replaced if isinstance(replaced, tuple) else (replaced,)
+        stack = module_stack()
+        if stack is not None:
+            stack.append(self)
+        try:
+            out = self.forward(*args, **kwargs)
+        finally:
+            if stack is not None:
+                stack.pop()
+        for hook in list(self._forward_hooks):
+            replaced = hook(self, args, out)
+            if replaced is not None:
+                out = replaced
+        return out
+
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each forward; a returned value (a tuple, or one
+        value) replaces the positional arguments. ``handle.remove()`` unregisters it."""
+        if not callable(hook):
+            raise TypeError(f"register_forward_pre_hook: hook must be callable; got "
+                            f"{type(hook).__name__}")
+        self._forward_pre_hooks.append(hook)
+        return RemovableHandle(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each forward; a returned value replaces the
+        output. ``handle.remove()`` unregisters it."""
+        if not callable(hook):
+            raise TypeError(f"register_forward_hook: hook must be callable; got "
+                            f"{type(hook).__name__}")
+        self._forward_hooks.append(hook)
+        return RemovableHandle(self._forward_hooks, hook)
 
     # ------------------------------------------------------------ registration
 
@@ -201,10 +244,23 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self):
-        """Set every parameter's ``.grad`` to None (the next backward writes it afresh)."""
+    def zero_grad(self, set_to_none: bool = True):
+        """Reset every parameter's gradient: to None (the default; the next backward writes it
+        afresh), or to zeros with ``set_to_none=False`` (in place where the array allows it)."""
         for p in self.parameters():
-            p.grad = None
+            g = p.grad
+            if set_to_none or g is None:
+                p.grad = None
+            elif g.data.flags.writeable and g._ctx is None:
+                g.data[...] = 0
+            else:  # part of a graph (create_graph) or a read-only array: a fresh zero gradient
+                p.grad = Tensor(np.zeros_like(p.data))
+
+    def requires_grad_(self, requires_grad: bool = True):
+        """Switch gradient tracking of every parameter here and below (freeze with False)."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
 
     def apply(self, fn):
         """Call ``fn(module)`` on every descendant, then on this module (PyTorch's order)."""
@@ -277,6 +333,15 @@ class Module:
     def extra_repr(self) -> str:
         """The text inside the parentheses of this module's repr (its settings)."""
         return ""
+
+    def __str__(self):
+        """The repr, then the number of trainable parameters (and the total if some are frozen)."""
+        total = trainable = 0
+        for p in self.parameters():
+            total += p.data.size
+            trainable += p.data.size if p.requires_grad else 0
+        count = f"{trainable:,}" if trainable == total else f"{trainable:,} of {total:,}"
+        return f"{self!r}\nTrainable parameters: {count}"
 
     def __repr__(self):
         lines = [line for line in self.extra_repr().split("\n") if line]
@@ -356,6 +421,116 @@ class Sequential(ModuleList):
         for m in self._modules.values():
             x = m(x)
         return x
+
+
+class ModuleDict(Module):
+    """Modules by name, in insertion order; ``state_dict`` keys are ``<name>.<parameter>``."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def _key(self, key) -> str:
+        if not isinstance(key, str):
+            raise TypeError(f"ModuleDict keys must be strings; got {type(key).__name__}")
+        if not key or "." in key:
+            raise KeyError(f"ModuleDict key {key!r} must be non-empty and contain no '.'")
+        if key not in self._modules and hasattr(self, key):
+            raise KeyError(f"ModuleDict key {key!r} would hide the attribute of that name")
+        return key
+
+    def __getitem__(self, key: str) -> Module:
+        if key not in self._modules:
+            raise KeyError(f"{key!r} is not in this ModuleDict (keys: {list(self._modules)})")
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module):
+        self.register_module(self._key(key), _as_module(module, "ModuleDict"))
+
+    def __delitem__(self, key: str):
+        self[key]  # the KeyError that names the keys
+        delattr(self, key)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self):
+        for key in list(self._modules):
+            del self[key]
+
+    def update(self, modules):
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for key, module in pairs:
+            self[key] = module
+
+
+class ParameterList(Module):
+    """A list of Parameters, registered under ``0``, ``1``, ... (PyTorch's state-dict keys). A
+    Tensor or array that is not a Parameter is made one."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    @staticmethod
+    def _param(value) -> Parameter:
+        return value if isinstance(value, Parameter) else Parameter(
+            value.data if isinstance(value, Tensor) else value)
+
+    def _name(self, idx) -> str:
+        n = len(self._parameters)
+        if not isinstance(idx, (int, np.integer)) or isinstance(idx, bool):
+            raise TypeError(f"ParameterList indices must be integers; got {type(idx).__name__}")
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range for a ParameterList of length {n}")
+        return str(idx % n)
+
+    def __getitem__(self, idx) -> Parameter:
+        return self._parameters[self._name(idx)]
+
+    def __setitem__(self, idx, value):
+        self.register_parameter(self._name(idx), self._param(value))
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def append(self, value):
+        self.register_parameter(str(len(self._parameters)), self._param(value))
+        return self
+
+    def extend(self, values):
+        for v in values:
+            self.append(v)
+        return self
+
+    def extra_repr(self):
+        return "\n".join(f"({i}): Parameter of shape {p.shape} ({p.dtype})"
+                         for i, p in enumerate(self))
 
 
 def _as_module(m, container: str) -> Module:
