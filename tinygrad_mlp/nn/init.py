@@ -18,7 +18,7 @@ from ..tensor import Tensor
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
 
-_LINEAR_GAIN = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+_LINEAR_GAIN = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
                 "conv_transpose2d", "conv_transpose3d", "sigmoid")
 
 
@@ -125,6 +125,8 @@ def eye_(tensor):
 def xavier_uniform_(tensor, gain: float = 1.0, generator=None, *, rng=None):
     """Glorot uniform: U(-a, a) with a = gain·√(6/(fan_in + fan_out))."""
     data = _target(tensor, "xavier_uniform_")
+    if data.size == 0:
+        return tensor
     fan_in, fan_out = _fans(data.shape, "xavier_uniform_")
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     gen = _generator(generator, rng, "xavier_uniform_")
@@ -134,6 +136,8 @@ def xavier_uniform_(tensor, gain: float = 1.0, generator=None, *, rng=None):
 def xavier_normal_(tensor, gain: float = 1.0, generator=None, *, rng=None):
     """Glorot normal: N(0, std²) with std = gain·√(2/(fan_in + fan_out))."""
     data = _target(tensor, "xavier_normal_")
+    if data.size == 0:
+        return tensor
     fan_in, fan_out = _fans(data.shape, "xavier_normal_")
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
     return _write(tensor, _generator(generator, rng, "xavier_normal_").normal(0, std, data.shape))
@@ -144,6 +148,8 @@ def kaiming_uniform_(tensor, a: float = 0.0, mode: str = "fan_in",
     """He uniform: U(-b, b) with b = gain·√(3/fan), gain = ``calculate_gain(nonlinearity, a)``
     and fan from ``mode``. (``a=√5`` gives Linear's default bound 1/√in_features.)"""
     data = _target(tensor, "kaiming_uniform_")
+    if data.size == 0:  # nothing to fill (and a fan of 0)
+        return tensor
     fan = _fan(data.shape, mode, "kaiming_uniform_")
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
     gen = _generator(generator, rng, "kaiming_uniform_")
@@ -154,6 +160,8 @@ def kaiming_normal_(tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu", generator=None, *, rng=None):
     """He normal: N(0, std²) with std = gain/√fan."""
     data = _target(tensor, "kaiming_normal_")
+    if data.size == 0:
+        return tensor
     fan = _fan(data.shape, mode, "kaiming_normal_")
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     return _write(tensor, _generator(generator, rng, "kaiming_normal_").normal(0, std, data.shape))

@@ -6,6 +6,7 @@ record nothing.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -55,10 +56,15 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         raise RuntimeError(f"clip_grad_norm_: the total {norm_type:g}-norm of the gradients is "
                            f"{float(total)}, so they cannot be clipped; pass "
                            f"error_if_nonfinite=False to scale by it anyway")
+    if not np.isfinite(total):
+        warnings.warn(f"clip_grad_norm_: the total norm of the gradients is {float(total)}; "
+                      f"scaling by it leaves NaN or zero gradients (as PyTorch does)",
+                      RuntimeWarning, stacklevel=2)
     coef = float(max_norm) / (float(total) + 1e-6)
     if not coef >= 1.0:  # below 1, or NaN (which then spreads into the gradients, as PyTorch)
-        for p in params:
-            _scale_grad(p, np.asarray(coef, dtype=p.grad.data.dtype))
+        with np.errstate(invalid="ignore"):
+            for p in params:
+                _scale_grad(p, np.asarray(coef, dtype=p.grad.data.dtype))
     return Tensor(np.asarray(total, dtype=dtype))
 
 
