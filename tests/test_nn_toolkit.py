@@ -144,8 +144,12 @@ def test_embedding_without_padding_and_its_errors():
     assert emb.weight.dtype == np.float32
     assert emb(np.array(3)).shape == (2,)
     assert nn.Embedding(4, 2, padding_idx=-1).padding_idx == 3
-    with pytest.raises(IndexError, match="index 4 is out of range for 4 embeddings"):
+    with pytest.raises(IndexError, match=r"index 4 is out of range; expected indices in \[0, 4\)"):
         emb(np.array([0, 4]))
+    with pytest.raises(IndexError, match="index -1 is out of range"):  # as PyTorch
+        emb(np.array([[0, -1]]))
+    with pytest.raises(IndexError):
+        torch.nn.Embedding(4, 2)(torch.tensor([0, -1]))
     with pytest.raises(TypeError, match="integers"):
         emb(np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match="padding_idx"):

@@ -154,13 +154,16 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim); got "
                          f"shape {weight.shape}")
     n = weight.shape[0]
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        bad = idx[(idx < -n) | (idx >= n)].ravel()[0]
-        raise IndexError(f"embedding: index {int(bad)} is out of range for {n} embeddings")
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        # Negative indices are refused as PyTorch does: a stray -1 or -100 (a padding marker)
+        # would otherwise silently pick a row from the end.
+        bad = idx[(idx < 0) | (idx >= n)].ravel()[0]
+        raise IndexError(f"embedding: index {int(bad)} is out of range; expected indices in "
+                         f"[0, {n})")
     rows = weight[idx]
     if padding_idx is None:
         return rows
-    padding = (idx % n) == (padding_idx % n)
+    padding = idx == (padding_idx % n)
     if not padding.any():
         return rows
     return where(padding[..., None], weight.detach()[idx], rows)
@@ -408,8 +411,8 @@ def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
 
 
 def smooth_l1_loss(input: Tensor, target, reduction: str = "mean", beta: float = 1.0) -> Tensor:
-    """``0.5·d²/β`` where ``|d| < β``, ``|d| - 0.5β`` elsewhere (d = input - target); ``β = 0``
-    is the L1 loss."""
+    """``0.5·d²/β`` where ``|d| < β``, ``|d| - 0.5β`` elsewhere (d = input - target);
+    ``β = 0`` is the L1 loss."""
     _check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0; got {beta}")
@@ -421,7 +424,8 @@ def smooth_l1_loss(input: Tensor, target, reduction: str = "mean", beta: float =
 
 
 def huber_loss(input: Tensor, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
-    """``0.5·d²`` where ``|d| < δ``, ``δ(|d| - 0.5δ)`` elsewhere: ``δ·smooth_l1_loss`` with β = δ."""
+    """``0.5·d²`` where ``|d| < δ``, ``δ(|d| - 0.5δ)`` elsewhere: ``δ·smooth_l1_loss`` with
+    β = δ."""
     _check_reduction(reduction, "huber_loss")
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be > 0; got {delta}")
