@@ -231,6 +231,9 @@ def test_erf_special_values_match_pytorch():
     theirs = torch.erf(torch.tensor(x)).numpy()
     np.testing.assert_array_equal(ours, theirs)
     assert np.signbit(ours[1])
+    integers = F.erf(Tensor(np.array([0, 1, -2])))
+    assert integers.dtype == np.float32
+    np.testing.assert_allclose(integers.data, [0, math.erf(1), math.erf(-2)], rtol=2e-7)
     half = erf_array(np.array([0.5, -2.0], dtype=np.float16))
     assert half.dtype == np.float16
     np.testing.assert_allclose(half, [math.erf(0.5), math.erf(-2.0)], rtol=1e-3)

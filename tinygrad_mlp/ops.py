@@ -430,8 +430,9 @@ def erf_array(a: np.ndarray) -> np.ndarray:
     """erf of a float ndarray: two Chebyshev series, one for erf(x)/x in x² near 0 and one for
     erfc(x)·exp(x²) in 1/x further out, each cut to the dtype's precision; erf is odd."""
     dtype = a.dtype
-    if dtype not in _ERF_SERIES:  # float16 and the like: computed in float32
-        return erf_array(a.astype(np.float32)).astype(dtype)
+    if dtype not in _ERF_SERIES:  # float16 in float32 and back; integers give float32
+        out = erf_array(a.astype(np.float32))
+        return out.astype(dtype) if dtype.kind == "f" else out
     near_coefs, far_coefs = _ERF_SERIES[dtype]
     mag = np.abs(a)
     out = np.empty_like(a)

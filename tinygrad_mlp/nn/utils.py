@@ -33,13 +33,14 @@ def _scale_grad(p: Tensor, factor):
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> Tensor:
+                    error_if_nonfinite: bool = False, foreach=None) -> Tensor:
     """Scale all gradients together so that their joint ``norm_type`` norm (the norm of the
     per-tensor norms; ``inf`` for the largest absolute value) is at most ``max_norm``.
 
     Returns the total norm before clipping, as a 0-d Tensor. As PyTorch, the gradients are
     multiplied by ``min(1, max_norm / (total + 1e-6))``; a NaN or infinite total raises with
-    ``error_if_nonfinite=True`` and otherwise spreads into the gradients."""
+    ``error_if_nonfinite=True`` and otherwise spreads into the gradients (with a warning).
+    ``foreach`` is accepted for PyTorch's signature and changes nothing."""
     params = [p for p in _tensors(parameters, "clip_grad_norm_") if p.grad is not None]
     norm_type = float(norm_type)
     if max_norm < 0 or math.isnan(max_norm):
