@@ -1,17 +1,17 @@
 """Floor 4 (nn): ``Module``/``Parameter``, containers, layers, loss modules, init and utils.
 
-``module.py`` holds the registration machinery and containers, ``layers.py`` the layers,
-``loss.py`` the loss modules; all compose Tensor ops and define no derivative. ``init`` fills
-parameters in place, ``utils`` clips and flattens gradients and parameters. ``nn.functional`` is
-``tinygrad_mlp.functional``.
+``module.py`` holds the registration machinery, ``container.py`` the containers, ``layers.py``
+the layers, ``loss.py`` the loss modules; all compose Tensor ops and define no derivative.
+``init`` fills parameters in place, ``utils`` clips and flattens gradients and parameters.
+``nn.functional`` is ``tinygrad_mlp.functional``.
 """
 from . import functional, init, utils
 from .layers import (ELU, GELU, BatchNorm1d, Dropout, Embedding, Flatten, Identity, LayerNorm,
                      LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
                    MSELoss, NLLLoss, SmoothL1Loss)
-from .module import (IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, ParameterList,
-                     Sequential)
+from .container import ModuleDict, ModuleList, ParameterList, Sequential
+from .module import IncompatibleKeys, Module, Parameter
 
 __all__ = ["functional", "init", "utils", "Module", "Parameter", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "IncompatibleKeys", "Linear", "Identity", "ReLU",
