@@ -11,7 +11,7 @@ import pytest
 
 from tinygrad_mlp import Tensor, gradcheck, nn
 from tinygrad_mlp import functional as F
-from tinygrad_mlp.ops import erf_array
+from tinygrad_mlp._special import erf_array
 
 torch = pytest.importorskip("torch")
 tf = torch.nn.functional
