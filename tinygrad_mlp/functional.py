@@ -99,6 +99,8 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 
     Written as ``max(z, 0) + log(1 + exp(-|z|))`` with z = βx, so no exp overflows and the
     gradient is σ(z) on both sides."""
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero")
     z = x * beta if beta != 1 else x
     nonneg = z.data >= 0
     soft = where(nonneg, z, 0.0) + _log1p(where(nonneg, -z, z).exp())
