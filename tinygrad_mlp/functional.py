@@ -465,7 +465,9 @@ def kl_div(input: Tensor, target, reduction: str = "mean", log_target: bool = Fa
     """Kullback-Leibler divergence with ``input`` as log-probabilities, pointwise
     ``target·(log target - input)`` (0 where target is 0), or ``exp(t)·(t - input)`` with
     ``log_target=True``. ``'batchmean'`` divides the sum by the batch size (the true KL per
-    sample); ``'mean'`` divides by the number of elements, as PyTorch does."""
+    sample); ``'mean'`` divides by the number of elements, as PyTorch does. Where a target
+    probability is exactly 0 its own gradient (asked for only when the target requires grad) is
+    that of ``-t·input`` alone: the true one-sided derivative is -inf, and PyTorch gives NaN."""
     if reduction not in _REDUCTIONS + ("batchmean",):
         raise ValueError(f"kl_div: reduction must be one of {_REDUCTIONS + ('batchmean',)}; got "
                          f"{reduction!r}")
