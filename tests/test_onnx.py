@@ -61,6 +61,7 @@ def test_fashion_mlp_dynamic_batch(tmp_path):
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     assert {i.name for i in proto.graph.initializer} >= set(model.state_dict())
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert [n.op_type for n in proto.graph.node].count("Relu") == 2  # x * (x > 0) fused
     model.eval()
     for n in (1, 7, 1000):
         x = rng.standard_normal((n, 784)).astype(np.float32)
@@ -99,6 +100,7 @@ def test_batchnorm_eval_with_softmax_output():
     model.eval()
     proto = export(model, rng.standard_normal((2, 6)).astype(np.float32), dynamic_batch=True,
                    output_names=["probs"])
+    assert "LeakyRelu" in [n.op_type for n in proto.graph.node]
     names = {i.name for i in proto.graph.initializer}
     assert {"1.weight", "1.bias", "0.weight", "3.bias"} <= names
     for n in (1, 9):

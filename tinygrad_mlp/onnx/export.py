@@ -162,6 +162,25 @@ def _modules_of(model_or_fn) -> list:
     return list(found.values())
 
 
+def _fused_activation(g, trace, node, names):
+    """``x * (x > 0)`` (ReLU as the library composes it) as one ``Relu`` node, and
+    ``x * where(x > 0, 1, slope)`` as one ``LeakyRelu``: the same values, one pass."""
+    if node.op != "Mul" or len(node.inputs) != 2:
+        return None
+    for x, mask in (node.inputs, node.inputs[::-1]):
+        derived = trace.nodes[mask].derived
+        if derived is None or derived[2] != x or x not in names:
+            continue
+        if trace.nodes[x].tensor.dtype != node.tensor.dtype or \
+                trace.nodes[x].tensor.shape != node.tensor.shape:
+            continue
+        if derived[0] == "greater0":
+            return g.node("Relu", [names[x]])
+        if derived[0] == "positive_mask":
+            return g.node("LeakyRelu", [names[x]], alpha=float(derived[1]["slope"]))
+    return None
+
+
 def _names(given, count: int, default: str, what: str) -> list:
     if given is None:
         return [default] if count == 1 else [f"{default}_{k}" for k in range(count)]
@@ -264,6 +283,11 @@ def export(model_or_fn, example_inputs, path=None, *, input_names=None, output_n
             where = describe(n1, module_names)
             scope = getattr(n1.fn, "scope", ())
             g.scope = module_names.get(id(scope[-1]), "") if scope else ""
+            fused = _fused_activation(g, t1, n1, names)
+            if fused is not None:
+                names[i] = fused
+                g.scope = ""
+                continue
             for j in n1.inputs:
                 if j not in names:
                     emit_derived(j)
