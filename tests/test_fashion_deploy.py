@@ -249,3 +249,25 @@ def test_eval_only_from_the_file_alone_and_from_an_older_file(tmp_path, run_main
     proc = run_main("--eval-only", str(older / "model.npz"), "--no-download")
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy" in proc.stdout  # statistics recomputed from the training split
+
+
+def test_the_ten_line_onnxruntime_script_in_the_docs(tmp_path, run_main):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    script, = [b for b in blocks if "custom_metadata_map" in b]
+    assert len([line for line in script.splitlines() if line.strip()]) <= 12
+    path, _ = make_model_file(tmp_path)
+    images, paths = write_test_images(tmp_path)
+    os.replace(paths[1], tmp_path / "shirt.png")
+    proc = run_main("--predict", str(path), str(tmp_path / "shirt.png"), "--json",
+                    "--export-onnx", str(tmp_path / "model.onnx"))
+    assert proc.returncode == 0, proc.stderr
+    top = json.loads(proc.stdout)[0]["top"][0]
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    name, percent = out.stdout.strip().rsplit(" ", 1)
+    assert name == top["class"]
+    assert abs(float(percent.rstrip("%")) - 100 * top["probability"]) <= 0.051
