@@ -239,3 +239,14 @@ def test_bad_inputs_and_paths(tmp_path):
         export(nn.Linear(3, 2, rng=0), np.ones((2, 3), np.int64))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         export(nn.Linear(3, 2, rng=0), np.ones((2, 3), np.float32), tmp_path / "no" / "m.onnx")
+
+
+def test_relu_mask_that_is_all_true_in_both_traces_is_still_computed():
+    # The ReLU's input is positive for both traced inputs, so its mask x > 0 is all True both
+    # times; it must still be computed from the input, not folded as a constant.
+    w = nn.Parameter(np.ones((3, 3), np.float32))
+    proto = export(lambda x: (x * x + 0.5).relu() @ w, np.ones((2, 3), np.float32))
+    assert "Relu" in [n.op_type for n in proto.graph.node]
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_allclose(run_onnx(proto, x)[0], ((x * x + 0.5) @ np.ones((3, 3))),
+                               rtol=1e-6)

@@ -204,6 +204,24 @@ DERIVATIONS = {
 }
 
 
+_MASKS = ("greater0", "greater_equal0")  # bool masks only: a float constant of ones is common
+
+
+def _derive(t1, t2, n1, n2, consumer, kinds, same_shape=False):
+    """The first ``(derivation, params, source index)`` that reproduces constant ``n1``/``n2``
+    from a value the consumer depends on (nearest first), in both traces; None if none does."""
+    for j in _ancestors_by_distance(t1, consumer):
+        s1, s2 = t1.nodes[j].tensor.data, t2.nodes[j].tensor.data
+        if same_shape and s1.shape != n1.tensor.shape:
+            continue
+        pairs = [(n1.tensor.data, s1), (n2.tensor.data, s2)]
+        for name in kinds:
+            params = DERIVATIONS[name](pairs)
+            if params is not None:
+                return name, params, j
+    return None
+
+
 def _ancestors_by_distance(trace: Trace, consumer: int) -> list:
     """Indices of non-constant nodes the consumer depends on, nearest first (breadth first)."""
     seen, order, frontier = {consumer}, [], [consumer]
@@ -250,21 +268,18 @@ def trace_twice(forward, inputs1, inputs2, param_names, module_names):
             raise ExportError(f"export: parameter {n1.name or n1.index} is a different tensor in "
                               f"a second trace (was it created inside forward?)")
     for n1, n2 in zip(t1.nodes, t2.nodes):
-        if n1.kind != "const" or _same(n1.tensor.data, n2.tensor.data):
+        if n1.kind != "const":
             continue
         consumer = consumers.get(n1.index)
+        if _same(n1.tensor.data, n2.tensor.data):
+            # Unchanged, but a mask of an earlier value's shape that is one of its masks in both
+            # traces (ReLU's x > 0 on values that happened to be positive both times) is still
+            # computed, not frozen: a true constant mask almost never coincides like that.
+            if consumer is not None and n1.tensor.ndim >= 1:
+                n1.derived = _derive(t1, t2, n1, n2, consumer, _MASKS, same_shape=True)
+            continue
         user = t1.nodes[consumer] if consumer is not None else n1
-        found = None
-        for j in _ancestors_by_distance(t1, consumer) if consumer is not None else ():
-            pairs = [(n1.tensor.data, t1.nodes[j].tensor.data),
-                     (n2.tensor.data, t2.nodes[j].tensor.data)]
-            for name, test in DERIVATIONS.items():
-                params = test(pairs)
-                if params is not None:
-                    found = (name, params, j)
-                    break
-            if found:
-                break
+        found = _derive(t1, t2, n1, n2, consumer, DERIVATIONS) if consumer is not None else None
         if found is None:
             scope = getattr(user.fn, "scope", ()) if user.fn is not None else ()
             hint = ""
