@@ -140,6 +140,13 @@ def _log1p(g, op, ins):
     return g.node("Log", [g.node("Add", [ins[0], g.scalar(1, op.out.dtype)])])
 
 
+def _clamp(g, op, ins):
+    # Clamp(low=, high=), either bound may be None: Clip with its optional min/max inputs.
+    dtype = op.out.dtype
+    bounds = [g.scalar(b, dtype) if b is not None else "" for b in (op.fn.low, op.fn.high)]
+    return g.node("Clip", [g.cast(ins[0], op.inputs[0].dtype, dtype)] + bounds)
+
+
 def _where(g, op, ins):
     cond, a, b = ins
     cond = g.cast(cond, op.inputs[0].dtype, np.bool_)
@@ -268,6 +275,7 @@ TRANSLATIONS = {
     "Erf": _unary("Erf"),
     "Expm1": _expm1,
     "Log1p": _log1p,
+    "Clamp": _clamp,
     "Where": _where,
     "Sum": _reduction("ReduceSum", 13),
     "Max": _reduction("ReduceMax", 18),
