@@ -56,7 +56,7 @@ def one_line(error) -> str:
 # ------------------------------------------------------------------------ preprocessing
 
 def fit_preprocessing(config: dict, x_train: np.ndarray) -> dict:
-    """What a model of ``config`` expects done to [0, 1] pixels: a plain dict, stored in the file."""
+    """What a model of ``config`` expects done to [0, 1] pixels: a plain dict, kept in the file."""
     if config["preprocess"] == "per-image":
         return {"method": "per-image"}
     from tinygrad_mlp.data import fit_normalization
@@ -125,7 +125,8 @@ def _legacy_metadata(path: Path, defaults: dict) -> dict:
         raise DeployError(f"cannot read {config_path}: {one_line(e)}")
     config = dict(defaults)
     config.update({k: v for k, v in saved.items() if k in defaults})
-    return {"architecture": architecture_of(config), "preprocessing": None, "classes": list(CLASSES),
+    return {"architecture": architecture_of(config), "preprocessing": None,
+            "classes": list(CLASSES),
             "library_version": None, "test_accuracy": None, "config": config, "legacy": True}
 
 
@@ -226,7 +227,8 @@ def load_image(path, invert: str = "auto") -> tuple:
     h, w = x.shape
     scale = SIDE / max(h, w)
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
-    resized = Image.fromarray(np.ascontiguousarray(x, dtype=np.float32)).resize((new_w, new_h), Image.LANCZOS)
+    resized = Image.fromarray(np.ascontiguousarray(x, dtype=np.float32)).resize(
+        (new_w, new_h), Image.LANCZOS)
     x = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
     out = np.full((SIDE, SIDE), background, dtype=np.float32)
     top, left = (SIDE - new_h) // 2, (SIDE - new_w) // 2

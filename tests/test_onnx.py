@@ -1,8 +1,7 @@
 """ONNX export: each exported model runs in onnxruntime and agrees with the project's forward."""
 import importlib.util
 import inspect
-import subprocess
-import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -118,7 +117,8 @@ def test_many_ops_in_one_function():
         c = tg.where(b > 0, b, b * b) ** 2 + tg.maximum(b, 0.5) - tg.minimum(b, -0.5)
         d = (c.max(axis=1, keepdims=True) * 0.01).exp() * c.log_softmax(axis=0)
         e = (d.sum(axis=0) + c.mean()).astype(np.float64).abs().sqrt()
-        return e[None, ..., 1:], d[:, [0, 2, 2]].tanh().sigmoid() + x[0, 2] + d.logsumexp(axis=1)[:, None]
+        f = d[:, [0, 2, 2]].tanh().sigmoid() + x[0, 2] + d.logsumexp(axis=1)[:, None]
+        return e[None, ..., 1:], f
 
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 6)).astype(np.float32)
@@ -237,6 +237,17 @@ def test_data_dependent_branch_is_refused():
 
     with pytest.raises(ExportError, match="branches on the data"):
         export(fn, np.ones((4, 3), np.float32), dynamic_batch=True)
+
+
+def test_second_trace_stays_in_the_examples_range():
+    # log of pixels: the second input must not wander below 0 (NaN) or warn
+    x = np.random.default_rng(8).uniform(0, 1, (3, 4)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        proto = export(lambda t: (t + 0.01).log().softmax(axis=-1), x, dynamic_batch=True)
+    with tg.no_grad():
+        want = (tg.Tensor(x) + 0.01).log().softmax(axis=-1).numpy()
+    np.testing.assert_allclose(run_onnx(proto, x)[0], want, atol=ATOL)
 
 
 def test_batch_dependent_constant_is_refused():

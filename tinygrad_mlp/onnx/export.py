@@ -105,10 +105,13 @@ def _second_inputs(inputs, per_input) -> tuple:
         shape = list(x.shape)
         for axis, symbol in per_input.get(k, {}).items():
             shape[axis] = symbols[symbol][1]
+        # Uniform over the example's range keeps a domain the model may assume (pixels in
+        # [0, 1] for a log, say); an example of one value gets normal noise around it.
         finite = x[np.isfinite(x)]
-        mean = float(finite.mean()) if finite.size else 0.0
-        std = float(finite.std()) if finite.size > 1 else 1.0
-        seconds.append((rng.standard_normal(shape) * (std or 1.0) + mean).astype(x.dtype))
+        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        values = rng.uniform(low, high, shape) if high > low else \
+            low + rng.standard_normal(shape)
+        seconds.append(values.astype(x.dtype))
     return seconds, symbols
 
 

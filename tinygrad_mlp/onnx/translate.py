@@ -1,8 +1,8 @@
 """Floor 6 (onnx.translate): one ONNX translation per primitive op, and the graph builder they use.
 
 ``TRANSLATIONS`` maps an op's class name (``ops.Add`` -> ``"Add"``) to a function
-``translate(g, op, ins) -> output name``: ``g`` is the ``GraphBuilder``, ``op`` the ``OpView`` of the
-recorded op (its Function, input and output Tensors, output dims with dynamic axes resolved) and
+``translate(g, op, ins) -> output name``: ``g`` is the ``GraphBuilder``, ``op`` the ``OpView`` of
+the recorded op (its Function, input and output Tensors, output dims with dynamic axes resolved) and
 ``ins`` the ONNX names of its inputs. Adding a primitive to the exporter is one entry here.
 
 ``DERIVED`` does the same for the values computed outside the graph that ``trace.DERIVATIONS``
