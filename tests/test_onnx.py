@@ -286,3 +286,17 @@ def test_relu_mask_that_is_all_true_in_both_traces_is_still_computed():
     x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
     np.testing.assert_allclose(run_onnx(proto, x)[0], ((x * x + 0.5) @ np.ones((3, 3))),
                                rtol=1e-6)
+
+
+@pytest.mark.skipif(not (hasattr(nn, "LayerNorm") and hasattr(nn, "GELU")),
+                    reason="nn.LayerNorm and nn.GELU are not in this version of the library")
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_layernorm_and_gelu(approximate):
+    model = nn.Sequential(nn.Linear(6, 16, rng=0), nn.LayerNorm(16), nn.GELU(approximate),
+                          nn.Linear(16, 3, rng=1))
+    rng = np.random.default_rng(9)
+    proto = export(model, rng.standard_normal((4, 6)).astype(np.float32), dynamic_batch=True)
+    for n in (1, 7):
+        x = rng.standard_normal((n, 6)).astype(np.float32) * 2
+        got, = run_onnx(proto, x)
+        np.testing.assert_allclose(got, forward(model, x), atol=ATOL, rtol=0)
