@@ -271,3 +271,36 @@ def test_the_ten_line_onnxruntime_script_in_the_docs(tmp_path, run_main):
     name, percent = out.stdout.strip().rsplit(" ", 1)
     assert name == top["class"]
     assert abs(float(percent.rstrip("%")) - 100 * top["probability"]) <= 0.051
+
+
+def test_training_writes_a_self_contained_model_and_exports_it(tmp_path, run_main):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    try:
+        load_fashion_mnist(download=False)
+    except DatasetNotFoundError:
+        if os.environ.get("TINYGRAD_MLP_REQUIRE_DATA"):
+            raise
+        pytest.skip("Fashion-MNIST not found (apt-get install dataset-fashion-mnist)")
+    out, onnx_path = tmp_path / "run", tmp_path / "run.onnx"
+    onnx_path.write_text("a user's file")
+    proc = run_main("--out", str(out), "--epochs", "1", "--hidden", "8", "--batch-size", "512",
+                    "--no-progress", "--no-download", "--export-onnx", str(onnx_path))
+    assert proc.returncode == 2 and "already exists" in proc.stderr
+    assert not out.exists() and onnx_path.read_text() == "a user's file"
+    onnx_path.unlink()
+    proc = run_main("--out", str(out), "--epochs", "1", "--hidden", "8", "--batch-size", "512",
+                    "--no-progress", "--no-download", "--export-onnx", str(onnx_path),
+                    "--preprocess", "per-image")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    meta = tg.load(out / "model.npz")["metadata"]
+    assert meta["test_accuracy"] == results["test_accuracy"]
+    assert meta["preprocessing"] == {"method": "per-image"}
+    assert meta["architecture"]["hidden"] == [8]
+    import onnxruntime as ort
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    ds = load_fashion_mnist(download=False)
+    probabilities, = session.run(None, {"image": to_float(ds.test_images)})
+    accuracy = float(np.mean(probabilities.argmax(1) == ds.test_labels))
+    assert abs(accuracy - results["test_accuracy"]) <= 2e-4  # at most a near-tie or two apart
