@@ -300,3 +300,14 @@ def test_layernorm_and_gelu(approximate):
         x = rng.standard_normal((n, 6)).astype(np.float32) * 2
         got, = run_onnx(proto, x)
         np.testing.assert_allclose(got, forward(model, x), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18, 21])
+def test_opsets(opset):
+    # Reductions take their axes as an attribute before opset 18 (ReduceMax) or 13 (ReduceSum),
+    # as an input after.
+    model = nn.Sequential(nn.Linear(5, 6, rng=0), nn.ReLU(), nn.LogSoftmax())
+    x = np.random.default_rng(10).standard_normal((3, 5)).astype(np.float32)
+    proto = export(model, x, dynamic_batch=True, opset=opset)
+    assert proto.opset_import[0].version == opset
+    np.testing.assert_allclose(run_onnx(proto, x[:2])[0], forward(model, x[:2]), atol=ATOL)
