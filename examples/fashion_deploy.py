@@ -176,6 +176,19 @@ def load_model(path, build_model, defaults: dict):
 
 # ------------------------------------------------------------------------ images
 
+def _grey_pixels(img) -> np.ndarray:
+    """Grey values in [0, 1] as float32. 16-bit and 32-bit greys are scaled by their own range
+    (Pillow's conversion to 8 bits would clip them to white)."""
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        a = np.asarray(img, dtype=np.float64)
+        scale = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        return np.clip(a / scale, 0, 1).astype(np.float32)
+    if img.mode == "F":
+        a = np.asarray(img, dtype=np.float32)
+        return np.clip(a if a.max() <= 1 else a / np.float32(255.0), 0, 1).astype(np.float32)
+    return np.asarray(img.convert("L"), dtype=np.float32) / np.float32(255.0)
+
+
 def _open_image(path: Path):
     try:
         from PIL import Image, ImageOps, UnidentifiedImageError
@@ -196,9 +209,12 @@ def _open_image(path: Path):
                 img = img.convert("RGBA")
                 white = Image.new("RGBA", img.size, (255, 255, 255, 255))
                 img = Image.alpha_composite(white, img)
-            return img.convert("L"), Image
+            return _grey_pixels(img), Image
     except UnidentifiedImageError:
         raise DeployError(f"{path}: not an image Pillow can read (PNG, JPEG, ...)") from None
+    except Image.DecompressionBombError as e:
+        raise DeployError(f"{path}: refused as too large to decode safely: {one_line(e)}") \
+            from None
     except (OSError, ValueError, SyntaxError) as e:
         raise DeployError(f"{path}: cannot read the image: {one_line(e)}") from None
 
@@ -207,8 +223,7 @@ def load_image(path, invert: str = "auto") -> tuple:
     """``(pixels, inverted)``: a 28x28 float32 array in [0, 1] prepared as the module docstring
     says, and whether it was inverted."""
     path = Path(path)
-    grey, Image = _open_image(path)
-    x = np.asarray(grey, dtype=np.float32) / np.float32(255.0)
+    x, Image = _open_image(path)
     ring = np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]])
     background = float(np.median(ring))
     inverted = invert == "yes" or (invert == "auto" and background > 0.5)

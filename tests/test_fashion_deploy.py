@@ -155,6 +155,13 @@ def test_transparent_png_and_grey_28x28(tmp_path):
     assert not inverted and np.array_equal(x, grey / np.float32(255))
 
 
+def test_sixteen_bit_grey_png_is_scaled_not_clipped(tmp_path):
+    ramp = np.linspace(0, 65535, 28 * 28).reshape(28, 28).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    x, inverted = deploy.load_image(tmp_path / "deep.png", invert="no")
+    np.testing.assert_allclose(x, ramp / 65535.0, atol=1e-6)
+
+
 def test_bad_inputs_one_line_each_exit_2_nothing_written(tmp_path):
     path, _ = make_model_file(tmp_path)
     Image.new("L", (50, 40), 255).save(tmp_path / "blank.png")  # nothing but background
