@@ -36,7 +36,8 @@ def _modules():
     return fashion_mlp, fashion_deploy
 
 
-def worker(contender: str, model_path: str, onnx_path: str, batch: int, repeat: int) -> dict:
+def worker(contender: str, model_path: str, onnx_path: str, batch: int, repeat: int,
+           threads: int) -> dict:
     fashion_mlp, deploy = _modules()
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (batch, 784)).astype(np.float32)
@@ -45,7 +46,10 @@ def worker(contender: str, model_path: str, onnx_path: str, batch: int, repeat: 
         run = lambda: deploy.predict_arrays(model, meta, x)  # noqa: E731
     else:
         import onnxruntime as ort
-        session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = options.inter_op_num_threads = threads
+        session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
         run = lambda: session.run(None, {"image": x})  # noqa: E731
     for _ in range(max(3, repeat // 10)):
         run()
@@ -99,6 +103,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="a model.npz of fashion_mlp.py (default: random weights)")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=0,
+                   help="threads for both (BLAS and onnxruntime); 0: their defaults")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "onnx_inference.json"))
     p.add_argument("--worker", choices=["tinygrad_mlp", "onnxruntime"], help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
@@ -106,7 +112,8 @@ def main(argv=None):
     p.add_argument("--onnx", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.model, args.onnx, args.batch, args.repeat)))
+        print(json.dumps(worker(args.worker, args.model, args.onnx, args.batch, args.repeat,
+                                args.threads)))
         return 0
 
     fashion_mlp, deploy = _modules()
@@ -122,22 +129,29 @@ def main(argv=None):
         model, meta = deploy.load_model(model_path, fashion_mlp.build_model, fashion_mlp.DEFAULTS)
         deploy.export_onnx(model, meta, onnx_path)
         results = {}
+        env = dict(os.environ)
+        if args.threads:  # read by OpenBLAS/OpenMP when the worker starts
+            env.update(OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
         for batch, repeat in ((1, 2000), (1000, 20)):
             for _ in range(args.rounds):
                 for contender in ("tinygrad_mlp", "onnxruntime"):
                     out = subprocess.run(
                         [sys.executable, __file__, "--worker", contender, "--model", model_path,
-                         "--onnx", onnx_path, "--batch", str(batch), "--repeat", str(repeat)],
-                        capture_output=True, text=True, check=True)
+                         "--onnx", onnx_path, "--batch", str(batch), "--repeat", str(repeat),
+                         "--threads", str(args.threads)],
+                        capture_output=True, text=True, check=True, env=env)
                     results.setdefault((batch, contender), []).append(
                         json.loads(out.stdout)["per_image_us"])
         check = agreement(model_path, onnx_path)
 
     summary = {"cpu": cpu_model(), "blas": blas(), "rounds": args.rounds,
+               "threads": args.threads or "defaults",
+               "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
                "model": args.model or "default architecture, random weights", "agreement": check,
                "per_image_us": {}}
-    print(f"CPU: {summary['cpu']}; BLAS: {summary['blas']}; median of {args.rounds} rounds, "
-          f"each in its own process\n")
+    print(f"CPU: {summary['cpu']}; BLAS: {summary['blas']}; threads: {summary['threads']}; "
+          f"median of {args.rounds} rounds, each in its own process; load average "
+          f"{summary['load_average']}\n")
     print(f"{'batch':>6}  {'tinygrad_mlp':>14}  {'onnxruntime':>14}  {'ratio':>6}")
     for batch in (1, 1000):
         ours = float(np.median(results[(batch, "tinygrad_mlp")]))
