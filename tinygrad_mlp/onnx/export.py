@@ -8,6 +8,7 @@ only here, when ``export`` runs, so the package imports without it.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
@@ -20,6 +21,12 @@ __all__ = ["export", "DEFAULT_OPSET", "MIN_OPSET"]
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13
+
+
+def _library_version() -> str:
+    # Read, not imported: the package's __init__ sits above every floor. It is loaded by the time
+    # anyone calls export.
+    return str(getattr(sys.modules.get(__name__.split(".")[0]), "__version__", "unknown"))
 
 
 def _import_onnx():
@@ -207,8 +214,6 @@ def export(model_or_fn, example_inputs, path=None, *, input_names=None, output_n
     named by their state-dict names; constants are folded. Raises ``ExportError`` naming the op
     and the module it came from when something has no faithful translation.
     """
-    from .. import __version__  # the package is loaded by the time anyone calls this
-
     onnx = _import_onnx()
     if not callable(model_or_fn):
         raise TypeError(f"export: expected a Module or a function; got "
@@ -331,7 +336,7 @@ def export(model_or_fn, example_inputs, path=None, *, input_names=None, output_n
                               initializer=g.initializers)
     opsets = [helper.make_opsetid("", int(opset))]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="tinygrad_mlp",
-                              producer_version=__version__)
+                              producer_version=_library_version())
     model.ir_version = helper.find_min_ir_version_for(opsets)
     try:
         onnx.checker.check_model(model, full_check=True)
