@@ -210,6 +210,19 @@ def test_untranslated_op_names_the_op_and_module(tmp_path):
     assert not path.exists()
 
 
+def test_function_using_a_global_module_gets_its_names_and_eval_mode():
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Dropout(0.5), nn.Linear(4, 2, rng=1))
+    globals().update(_global_model=model, _a_module_class=nn.Linear)  # a class is no Module
+    try:
+        proto = export(lambda x: _global_model(x).softmax(axis=-1) *  # noqa: F821
+                       len(_a_module_class.__name__),  # noqa: F821
+                       np.ones((2, 3), np.float32))
+    finally:
+        del globals()["_global_model"], globals()["_a_module_class"]
+    assert model.training  # switched to eval for the export only
+    assert {"0.weight", "2.bias"} <= {i.name for i in proto.graph.initializer}
+
+
 def test_value_computed_outside_the_graph_is_refused():
     def fn(x):
         return x * tg.Tensor(np.argsort(x.data, axis=1).astype(np.float32))

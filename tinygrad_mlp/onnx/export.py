@@ -139,8 +139,8 @@ def _dims(shape1, shape2, symbols, what: str) -> list:
 
 
 def _is_module(obj) -> bool:
-    return hasattr(obj, "named_parameters") and hasattr(obj, "named_modules") and \
-        hasattr(obj, "eval")
+    return not isinstance(obj, type) and hasattr(obj, "named_parameters") and \
+        hasattr(obj, "named_modules") and hasattr(obj, "eval")
 
 
 def _modules_of(model_or_fn) -> list:
