@@ -4,9 +4,12 @@
     python examples/fashion_mlp.py --quick         # a smoke run of under a minute (about 88 %)
     python examples/fashion_mlp.py --resume runs/20261127-010203
     python examples/fashion_mlp.py --eval-only runs/20261127-010203/model.npz
+    python examples/fashion_mlp.py --predict runs/20261127-010203/model.npz shirt.jpg
+    python examples/fashion_mlp.py --eval-only runs/20261127-010203/model.npz --export-onnx m.onnx
 
 Everything a run produces goes into its run directory: config.json, model.npz (the kept model:
-the last epoch's, or the best by validation with --keep), checkpoint.npz (resumable), metrics.csv, history.json, the plots and graph.svg.
+the last epoch's, or the best by validation with --keep; self-contained, see fashion_deploy.py),
+checkpoint.npz (resumable), metrics.csv, history.json, the plots and graph.svg.
 This file uses the public API only; it is one example on top of the framework.
 """
 from __future__ import annotations
@@ -23,10 +26,13 @@ import numpy as np
 import tinygrad_mlp as tg
 from tinygrad_mlp import functional as F
 from tinygrad_mlp import nn, optim, viz
-from tinygrad_mlp.data import (CLASSES, DataLoader, FashionMNISTError, fit_normalization,
-                               load_fashion_mnist, normalize, standardize_per_image, to_float,
-                               train_val_split)
+from tinygrad_mlp.data import (CLASSES, DataLoader, FashionMNISTError, load_fashion_mnist,
+                               to_float, train_val_split)
 from tinygrad_mlp.training import evaluate, fit
+
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # fashion_deploy.py is beside us
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fashion_deploy  # noqa: E402  (model files, --predict, --export-onnx)
 
 # The default configuration, chosen on the validation split (docs/fashion_mnist.md has the search).
 DEFAULTS = dict(hidden="512,256", activation="relu", dropout=0.2, batch_norm=False, epochs=40,
@@ -77,6 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a smoke run of about a minute")
     p.add_argument("--no-progress", action="store_true", help="no progress output per epoch")
     p.add_argument("--no-download", action="store_true", help="never download the data")
+    fashion_deploy.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -184,12 +191,12 @@ def prepare_data(config: dict, data_dir=None, download=True):
     x_train, y_train, x_val, y_val = train_val_split(to_float(ds.train_images), ds.train_labels,
                                                      config["val_fraction"], rng)
     x_test = to_float(ds.test_images)
-    if config["preprocess"] == "per-image":
-        x_train, x_val, x_test = (standardize_per_image(x) for x in (x_train, x_val, x_test))
-    else:  # statistics of the training split only: the validation and test sets stay unseen
-        mean, std = fit_normalization(x_train)
-        x_train, x_val, x_test = (normalize(x, mean, std) for x in (x_train, x_val, x_test))
-    return ds, (x_train, y_train), (x_val, y_val), (x_test, ds.test_labels)
+    # Statistics of the training split only (the validation and test sets stay unseen); they go
+    # into model.npz, so that the model can be used without the data set.
+    preprocessing = fashion_deploy.fit_preprocessing(config, x_train)
+    x_train, x_val, x_test = (fashion_deploy.apply_preprocessing(preprocessing, x)
+                              for x in (x_train, x_val, x_test))
+    return ds, (x_train, y_train), (x_val, y_val), (x_test, ds.test_labels), preprocessing
 
 
 # ------------------------------------------------------------------------ run directory
@@ -227,7 +234,8 @@ def read_config(run_dir: Path) -> dict:
 # ------------------------------------------------------------------------ the commands
 
 def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
-    ds, train_set, val_set, test_set = prepare_data(config, args.data_dir, not args.no_download)
+    ds, train_set, val_set, test_set, preprocessing = prepare_data(config, args.data_dir,
+                                                                   not args.no_download)
     rng = np.random.default_rng(config["seed"])
     model = build_model(config, rng)
     optimizer = build_optimizer(config, list(model.parameters()))
@@ -251,8 +259,9 @@ def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
                   progress=not args.no_progress, l2=config["l2"], resume=resume,
                   monitor=config["keep"] if keep_best else "val_loss", restore_best=keep_best)
     seconds = time.time() - started
-    tg.save(model.state_dict(), run_dir / "model.npz")
     result = evaluate(model, test_loader)
+    fashion_deploy.save_model(run_dir / "model.npz", model, config, preprocessing,
+                              result.accuracy, result.loss)
     kept = history.best_epoch if keep_best else len(history)
     summary = dict(test_accuracy=result.accuracy, test_loss=result.loss,
                    kept_epoch=kept, epochs=config["epochs"],
@@ -281,28 +290,39 @@ def write_figures(model, history, result, test_set, run_dir: Path):
 
 
 def eval_only(model_path: Path, args) -> dict:
-    if not model_path.is_file():
-        raise UsageError(f"--eval-only: {model_path} is not a file")
-    config = read_config(model_path.parent) if (model_path.parent / "config.json").exists() \
-        else resolve_config(args)
-    model = build_model(config, np.random.default_rng(0))
-    try:
-        model.load_state_dict(tg.load(model_path))
-    except (OSError, ValueError, KeyError) as e:
-        raise UsageError(f"--eval-only: cannot load {model_path}: {str(e).splitlines()[0]}")
-    _, _, _, test_set = prepare_data(config, args.data_dir, not args.no_download)
+    """Test accuracy of a model file; its metadata says the architecture and preprocessing (an
+    older file falls back to the config.json beside it and recomputes the statistics)."""
+    onnx_path = fashion_deploy.check_export_path(args.export_onnx) if args.export_onnx else None
+    model, metadata = fashion_deploy.load_model(model_path, build_model, DEFAULTS)
+    preprocessing = metadata["preprocessing"]
+    if preprocessing is None:  # an older model file
+        _, _, _, test_set, preprocessing = prepare_data(dict(DEFAULTS, **metadata["config"]),
+                                                        args.data_dir, not args.no_download)
+    else:
+        try:
+            ds = load_fashion_mnist(root=args.data_dir, download=not args.no_download)
+        except FashionMNISTError as e:
+            raise UsageError(str(e).replace("\n", " ")) from None
+        test_set = (fashion_deploy.apply_preprocessing(preprocessing, to_float(ds.test_images)),
+                    ds.test_labels)
     result = evaluate(model, DataLoader(*test_set, 1000))
+    if onnx_path is not None:
+        fashion_deploy.export_onnx(model, metadata, onnx_path, preprocessing)
     return dict(test_accuracy=result.accuracy, test_loss=result.loss)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.predict:
+        return fashion_deploy.run_predict(args, build_model, DEFAULTS)
     try:
         if args.eval_only:
             summary = eval_only(Path(args.eval_only), args)
             print(f"test accuracy {summary['test_accuracy']:.4f}  test loss "
                   f"{summary['test_loss']:.4f}")
             return 0
+        if args.export_onnx:  # a bad path is refused now rather than after the training
+            fashion_deploy.check_export_path(args.export_onnx)
         if args.resume:
             run_dir = Path(args.resume)
             if not (run_dir / "checkpoint.npz").is_file():
@@ -313,7 +333,12 @@ def main(argv=None) -> int:
             run_dir = new_run_dir(args.out)
             write_json(run_dir / "config.json", config)
         summary = train(config, run_dir, args, resume=bool(args.resume))
-    except UsageError as e:
+        if args.export_onnx:
+            model, metadata = fashion_deploy.load_model(run_dir / "model.npz", build_model,
+                                                        DEFAULTS)
+            fashion_deploy.export_onnx(model, metadata, fashion_deploy.check_export_path(
+                args.export_onnx))
+    except (UsageError, fashion_deploy.DeployError) as e:
         print(f"fashion_mlp.py: error: {e}", file=sys.stderr)
         return 2
     print(f"test accuracy {summary['test_accuracy']:.4f} (model of epoch {summary['kept_epoch']}, "
