@@ -21,7 +21,7 @@ import numpy as np
 
 import tinygrad_mlp as tg
 from tinygrad_mlp import nn
-from tinygrad_mlp.viz import GraphvizNotFoundError, draw_graph, render_graph, trace
+from tinygrad_mlp.viz import GraphvizNotFoundError, draw_graph, render_graph, trace_modules
 
 
 def one_batch(batch: int, use_random: bool, rng):
@@ -53,7 +53,7 @@ def main(argv=None):
     loss_fn = nn.CrossEntropyLoss()
     x = tg.Tensor(images)
     # The trace records which module call made each op: collapse_modules needs it.
-    with trace():
+    with trace_modules():
         loss = loss_fn(model(x), labels)
     print(f"loss on one batch of {args.batch} ({source}): {loss.item():.4f}")
 

@@ -57,8 +57,8 @@ def assert_svg(path):
 # --------------------------------------------------------------------------- saving
 
 @pytest.mark.parametrize("ext", [".png", ".svg", ".pdf", ".PNG"])
-def test_saves_in_format_of_extension_and_creates_parent_dirs(tmp_path, ext):
-    path = tmp_path / "a" / "b" / f"loss{ext}"
+def test_saves_in_format_of_extension(tmp_path, ext):
+    path = tmp_path / f"loss{ext}"
     fig = plots.plot_loss(HISTORY, path)
     assert isinstance(fig, Figure)
     head = path.read_bytes()[:8]
@@ -431,3 +431,11 @@ def test_plotting_leaves_pyplot_and_the_backend_alone():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_missing_directory_is_refused_not_created(tmp_path):
+    # the same rule as render_graph and tinygrad_mlp.save: a typo in a path is not a new tree
+    path = tmp_path / "a" / "b" / "loss.png"
+    with pytest.raises(FileNotFoundError, match=r"directory .*a[/\\]b' does not exist"):
+        plots.plot_loss(HISTORY, path)
+    assert not (tmp_path / "a").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_write
+from ._files import check_directory, write_file
 
 try:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -50,6 +50,7 @@ def _check_path(path):
             f"cannot save plot to {str(path)!r}: unsupported extension {path.suffix or '(none)'!r}; "
             f"supported formats: {', '.join(SUPPORTED_FORMATS)}"
         )
+    check_directory(path, "plot")
     return path
 
 
@@ -66,15 +67,8 @@ def _finish(fig, path):
 
 
 def _save_atomically(fig, path):
-    """Render into a sibling temp file, then os.replace it over `path`.
-
-    A reader (or a crash) then sees either the old plot or the new one, never a half-written
-    file; the temp file lives in the same directory because os.replace is only atomic within
-    one filesystem.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format=path.suffix.lower()[1:])
+    """Write the figure whole or not at all, into an existing directory (see ``_files``)."""
+    write_file(path, lambda f: fig.savefig(f, format=path.suffix.lower()[1:]), "plot")
 
 
 # --------------------------------------------------------------------------- history
