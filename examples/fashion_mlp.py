@@ -165,9 +165,9 @@ def build_optimizer(config: dict, params):
 
 def build_scheduler(config: dict, optimizer):
     kind = config["schedule"]
-    if kind == "step":  # the original project's step decay: lr0 * gamma ** (epoch // step_size)
+    if kind == "step":  # step decay: lr0 * gamma ** (epoch // step_size)
         return optim.lr_scheduler.StepLR(optimizer, config["step_size"], config["gamma"])
-    if kind == "exp":  # the original project's exponential decay: lr0 * exp(-decay * epoch)
+    if kind == "exp":  # exponential decay: lr0 * exp(-decay * epoch)
         return optim.lr_scheduler.ExponentialLR(optimizer, float(np.exp(-config["decay"])))
     if kind == "cosine":
         return optim.lr_scheduler.CosineAnnealingLR(optimizer, config["epochs"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._random import resolve_rng
+from ._validate import positive_int
 from .tensor import Tensor, maximum
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "logsumexp",
@@ -86,8 +87,7 @@ def _check_range(arr: np.ndarray, num_classes: int, fn: str):
 
 def one_hot(labels, num_classes: int, dtype=np.float32) -> Tensor:
     """``labels`` (integers of any shape) as a constant Tensor of shape ``labels.shape + (C,)``."""
-    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"one_hot: num_classes must be a positive integer; got {num_classes!r}")
+    num_classes = positive_int(num_classes, "num_classes", "one_hot")
     arr = _labels_array(labels, "one_hot")
     _check_range(arr, num_classes, "one_hot")
     return Tensor(_one_hot_array(arr, int(num_classes), np.dtype(dtype)))
