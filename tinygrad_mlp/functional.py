@@ -269,4 +269,5 @@ def accuracy(logits, labels) -> float:
                          f"({scores.shape[0]},) to match logits of shape {scores.shape}")
     if arr.size == 0:
         raise ValueError("accuracy: empty batch")
+    _check_range(arr, scores.shape[1], "accuracy")
     return float(np.mean(scores.argmax(axis=1) == arr))
