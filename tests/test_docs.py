@@ -122,3 +122,23 @@ def test_a_failure_names_the_file_block_and_markdown_line(tmp_path):
     assert "docs/x.md: python block 2 of 2 (starting at line 20)" in message
     assert "NameError" in message and 'File "docs/x.md", line 21' in message
     assert "c = undefined_name" in message  # the failing line itself is shown
+
+
+# --------------------------------------------------------------------------- quoted numbers
+
+def test_numbers_quoted_in_visualization_md_are_what_make_figures_computes():
+    pytest.importorskip("graphviz")  # draw_graph builds DOT with it; no `dot` program needed
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_figures",
+                                                  os.path.join(REPO, "docs", "make_figures.py"))
+    make_figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_figures)
+    numbers = make_figures.graph_numbers()
+    with open(os.path.join(REPO, "docs", "visualization.md"), encoding="utf-8") as f:
+        text = " ".join(f.read().split())
+    assert make_figures.graph_sentence(numbers) in text, make_figures.graph_sentence(numbers)
+    if numbers["source"] == "Fashion-MNIST":  # the gradient norms depend on the batch
+        assert (f"fall from {numbers['grad_last_layer_output']} after the last layer to "
+                f"{numbers['grad_first_layer_output']} before the first") in text
+        assert (f"stay between {numbers['grad_weights_min']} and "
+                f"{numbers['grad_weights_max']}") in text
