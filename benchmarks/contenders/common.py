@@ -24,6 +24,25 @@ def transposed_weights(seed):
     return [(np.ascontiguousarray(w.T), b) for w, b in init_weights(seed)]
 
 
+def train_steps(batches, model, loss_fn, opt, n):
+    """``n`` steps (forward, loss, backward, update) over ``batches``; the last loss. The same code
+    serves tinygrad_mlp and PyTorch, whose training APIs agree."""
+    loss = None
+    for i, (xb, yb) in enumerate(batches):
+        if i == n:
+            break
+        loss = loss_fn(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return float(loss.item())
+
+
+def softmax_in_batches(xt, batch, forward):
+    """Softmax probabilities of ``forward`` (logits of a numpy batch) over ``xt``, batch by batch."""
+    return [softmax_(forward(xt[lo:lo + batch])) for lo in range(0, len(xt), batch)]
+
+
 def softmax_(z):
     """Row-wise softmax of ``z``, in place."""
     z -= z.max(axis=1, keepdims=True)

@@ -1,6 +1,6 @@
 """tinygrad_mlp through its public API: nn.Sequential/Linear/ReLU, functional.cross_entropy,
 optim.SGD with momentum, data.DataLoader."""
-from .common import LR, MOMENTUM, init_weights
+from .common import LR, MOMENTUM, init_weights, train_steps
 
 
 def build_model(seed):
@@ -22,15 +22,7 @@ def train(x, y, batch, seed):
     loader = DataLoader(x, y, batch, shuffle=True, drop_last=True, rng=seed)
 
     def run(n):
-        loss = None
-        for i, (xb, yb) in enumerate(loader):
-            if i == n:
-                break
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        return float(loss.item())
+        return train_steps(loader, model, F.cross_entropy, opt, n)
     return run
 
 

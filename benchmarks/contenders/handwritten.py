@@ -2,7 +2,7 @@
 numpy framework (no framework overhead at all)."""
 import numpy as np
 
-from .common import LR, MOMENTUM, softmax_, transposed_weights
+from .common import LR, MOMENTUM, softmax_, softmax_in_batches, transposed_weights
 
 
 def build_model(seed):
@@ -59,15 +59,12 @@ def train(x, y, batch, seed):
 def evaluate(xt, batch, seed):
     params = transposed_weights(seed)
 
-    def run():
-        out = []
-        for lo in range(0, len(xt), batch):
-            h = xt[lo:lo + batch]
-            for i, (w, b) in enumerate(params):
-                h = h @ w
-                h += b
-                if i < 2:
-                    np.maximum(h, 0, out=h)
-            out.append(softmax_(h))
-        return out
-    return run
+    def forward(h):
+        for i, (w, b) in enumerate(params):
+            h = h @ w
+            h += b
+            if i < 2:
+                np.maximum(h, 0, out=h)
+        return h
+
+    return lambda: softmax_in_batches(xt, batch, forward)

@@ -3,7 +3,7 @@ forward; two per layer backward, minus the input's gradient) on contiguous slice
 preallocated outputs; evaluation's forward products plus the softmax (no bias, no ReLU)."""
 import numpy as np
 
-from .common import SIZES, softmax_, transposed_weights
+from .common import SIZES, softmax_in_batches, transposed_weights
 
 
 def build_model(seed):
@@ -37,12 +37,9 @@ def train(x, y, batch, seed):
 def evaluate(xt, batch, seed):
     ws = build_model(seed)
 
-    def run():
-        out = []
-        for lo in range(0, len(xt), batch):
-            h = xt[lo:lo + batch]
-            for w in ws:
-                h = h @ w
-            out.append(softmax_(h))
-        return out
-    return run
+    def forward(h):
+        for w in ws:
+            h = h @ w
+        return h
+
+    return lambda: softmax_in_batches(xt, batch, forward)

@@ -1,7 +1,7 @@
 """The same model and loop in PyTorch on the CPU, with as many threads as numpy's BLAS has."""
 import numpy as np
 
-from .common import LR, MOMENTUM, blas_threads, init_weights
+from .common import LR, MOMENTUM, blas_threads, init_weights, train_steps
 
 
 def build_model(seed):
@@ -28,14 +28,9 @@ def train(x, y, batch, seed):
 
     def run(n):
         order = torch.from_numpy(rng.permutation(len(x)))
-        loss = None
-        for i in range(min(n, len(x) // batch)):
-            idx = order[i * batch:(i + 1) * batch]
-            loss = loss_fn(model(xt[idx]), yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        return float(loss.item())
+        batches = ((xt[idx], yt[idx]) for idx in (order[i * batch:(i + 1) * batch]
+                                                  for i in range(len(x) // batch)))
+        return train_steps(batches, model, loss_fn, opt, n)
     return run
 
 
