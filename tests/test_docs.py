@@ -15,7 +15,9 @@ import traceback
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FENCE = re.compile(r"^(`{3,}|~{3,})\s*([\w+-]*)")
+# As CommonMark: a backtick fence's info string holds no backtick (so ```` ```python ```` in a
+# sentence opens nothing); a closing fence is the same character, at least as long, and nothing else.
+FENCE = re.compile(r"^(`{3,})\s*([^`\s]*)[^`]*$|^(~{3,})\s*(\S*).*$")
 NOT_RUN = re.compile(r"^\s*<!--\s*not-run:\s*(\S.*?)\s*-->\s*$")
 
 
@@ -24,7 +26,7 @@ def markdown_files():
     return [os.path.relpath(f, REPO) for f in files if os.path.exists(f)]
 
 
-def python_blocks(text: str):
+def python_blocks(text: str, relpath: str = "<text>"):
     """[(first line number of the code, code, skip reason or None)] for each ```python block."""
     lines = text.splitlines()
     blocks, i = [], 0
@@ -33,12 +35,15 @@ def python_blocks(text: str):
         if not m:
             i += 1
             continue
-        fence, lang, start = m.group(1), m.group(2).lower(), i
+        fence = m.group(1) or m.group(3)
+        lang, start = (m.group(2) if m.group(1) else m.group(4)).lower(), i
+        closing = re.compile(re.escape(fence[0]) + "{" + str(len(fence)) + r",}\s*$")
         i += 1
-        while i < len(lines) and not lines[i].lstrip().startswith(fence):
+        while i < len(lines) and not closing.match(lines[i].lstrip()):
             i += 1
         if i == len(lines):
-            raise AssertionError(f"line {start + 1}: a ``` block is never closed")
+            raise AssertionError(f"{relpath}: the code block opened at line {start + 1} is never "
+                                 f"closed")
         if lang in ("python", "py"):
             indent = len(lines[start]) - len(lines[start].lstrip())
             code = "\n".join(line[indent:] for line in lines[start + 1:i])
@@ -94,7 +99,7 @@ def isolated_state():
 @pytest.mark.parametrize("relpath", markdown_files())
 def test_python_blocks_run(relpath, tmp_path, isolated_state):
     with open(os.path.join(REPO, relpath), encoding="utf-8") as f:
-        blocks = python_blocks(f.read())
+        blocks = python_blocks(f.read(), relpath)
     run_blocks(relpath, blocks, tmp_path)
 
 
@@ -102,9 +107,12 @@ def test_python_blocks_run(relpath, tmp_path, isolated_state):
 
 def test_blocks_are_found_with_their_lines_and_markers():
     text = ("intro\n```python\nx = 1\n```\n<!-- not-run: needs a server -->\n```python\n"
-            "connect()\n```\n```bash\nls\n```\n  ```py\n  y = x + 1\n  ```\n")
+            "connect()\n```\n```bash\nls\n```\n  ```py\n  y = x + 1\n  ```\n"
+            "a sentence naming ```` ```python ```` blocks\n~~~python\nz = 3\n~~~\n")
     assert python_blocks(text) == [(3, "x = 1", None), (7, "connect()", "needs a server"),
-                                   (13, "y = x + 1", None)]
+                                   (13, "y = x + 1", None), (17, "z = 3", None)]
+    with pytest.raises(AssertionError, match=r"doc\.md: the code block opened at line 2 is never"):
+        python_blocks("text\n```python\nx = 1\n", "doc.md")
 
 
 def test_blocks_share_one_namespace_and_skipped_ones_do_not_run(tmp_path):
