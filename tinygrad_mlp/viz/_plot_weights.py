@@ -86,8 +86,10 @@ def plot_weights(weights, path=None, shared_scale=False, percentile=99.0, input_
     panels = len(heatmaps) + (input_shape is not None)
     ncols = min(panels, 3)
     nrows = math.ceil(panels / ncols)
-    fig = new_figure((4.4 * ncols + 1, 4.0 * nrows))
-    cells = iter(fig.subfigures(nrows, ncols, squeeze=False).ravel())
+    # the grid of input images gets twice a heatmap's width: its small images must stay legible
+    widths = [2.0 if input_shape is not None and c == 0 else 1.0 for c in range(ncols)]
+    fig = new_figure((4.4 * sum(widths) + 1, 4.4 * nrows))
+    cells = iter(fig.subfigures(nrows, ncols, squeeze=False, width_ratios=widths).ravel())
     images = []
     if input_shape is not None:
         images.append(_draw_unit_grid(next(cells), *matrices[0], input_shape, units,
