@@ -1,4 +1,4 @@
-"""The floors of docs' house (DESIGN.md) as a test: imports only go down.
+"""The floors of the package as a test: imports only go down.
 
 Every module of the package is parsed (``ast``, nothing is imported) and each import of a package
 module, at the top or inside a function, is checked against the floor table below:
@@ -19,7 +19,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "tinygrad_mlp"
 TOP = 99  # the package's own __init__ and __main__: above every floor
 
-# first name under the package -> floor (DESIGN.md, "The house, floor by floor")
+# first name under the package -> floor (the design's "house, floor by floor"; a new module or
+# subpackage gets its row here)
 FLOORS = {
     "_atomic": 0, "_validate": 0,          # below floor 1: stdlib/numpy helpers any floor may use
     "_random": 1, "autograd": 1,
