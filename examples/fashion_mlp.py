@@ -44,19 +44,31 @@ QUICK = dict(epochs=3)
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows each option's default, taken from DEFAULTS (the one place they are set)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.dest in DEFAULTS:
+            text += f" (default: {DEFAULTS[action.dest]}" + \
+                (f"; --quick: {QUICK[action.dest]})" if action.dest in QUICK else ")")
+        return text
+
+
 class UsageError(Exception):
     """A bad argument or file: reported as one line, without a traceback."""
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Train an MLP on Fashion-MNIST with tinygrad_mlp.")
-    p.add_argument("--hidden", help="hidden layer widths, comma-separated (default 512,256)")
-    p.add_argument("--activation", choices=sorted(ACTIVATIONS))
+    p = argparse.ArgumentParser(description="Train an MLP on Fashion-MNIST with tinygrad_mlp.",
+                                formatter_class=DefaultsHelpFormatter)
+    p.add_argument("--hidden", help="hidden layer widths, comma-separated")
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), help="hidden-layer activation")
     p.add_argument("--dropout", type=float, help="dropout after each hidden layer")
     p.add_argument("--batch-norm", action="store_true", default=None,
                    help="BatchNorm1d after each hidden Linear")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=int, help="epochs to train (the total, also when resuming)")
+    p.add_argument("--batch-size", type=int, help="training batch size")
     p.add_argument("--optimizer", help="sgd, adam or adamw")
     p.add_argument("--lr", type=float, help="initial learning rate")
     p.add_argument("--momentum", type=float, help="SGD momentum")
@@ -67,15 +79,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gamma", type=float, help="step schedule: factor per decay")
     p.add_argument("--decay", type=float, help="exp schedule: lr = lr0 * exp(-decay * epoch)")
     p.add_argument("--eta-min", type=float, help="cosine schedule: the final learning rate")
-    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--label-smoothing", type=float,
+                   help="label smoothing of the training loss (the test loss is plain "
+                        "cross-entropy)")
     p.add_argument("--val-fraction", type=float, help="share of the training set held out")
     p.add_argument("--preprocess", choices=["normalize", "per-image"],
                    help="normalise by the training set's mean/std, or standardise each image")
     p.add_argument("--keep", choices=["last", "val_acc", "val_loss"],
-                   help="which epoch's model to keep: the last (default), or the one with the "
-                        "best validation accuracy or loss")
+                   help="which epoch's model to keep: the last, or the one with the best "
+                        "validation accuracy or loss")
     p.add_argument("--input-dropout", type=float, help="dropout on the input pixels")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="seed of the split, initialisation, shuffling, dropout")
     p.add_argument("--data-dir", help="directory holding the four Fashion-MNIST files")
     p.add_argument("--out", help="run directory (default runs/<timestamp>/)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
@@ -172,9 +186,9 @@ def build_optimizer(config: dict, params):
 
 def build_scheduler(config: dict, optimizer):
     kind = config["schedule"]
-    if kind == "step":  # the original project's step decay: lr0 * gamma ** (epoch // step_size)
+    if kind == "step":  # step decay: lr0 * gamma ** (epoch // step_size)
         return optim.lr_scheduler.StepLR(optimizer, config["step_size"], config["gamma"])
-    if kind == "exp":  # the original project's exponential decay: lr0 * exp(-decay * epoch)
+    if kind == "exp":  # exponential decay: lr0 * exp(-decay * epoch)
         return optim.lr_scheduler.ExponentialLR(optimizer, float(np.exp(-config["decay"])))
     if kind == "cosine":
         return optim.lr_scheduler.CosineAnnealingLR(optimizer, config["epochs"],
@@ -262,20 +276,30 @@ def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
     result = evaluate(model, test_loader)
     fashion_deploy.save_model(run_dir / "model.npz", model, config, preprocessing,
                               result.accuracy, result.loss)
+    smoothing = config["label_smoothing"]
     kept = history.best_epoch if keep_best else len(history)
     summary = dict(test_accuracy=result.accuracy, test_loss=result.loss,
+                   test_loss_label_smoothed=evaluate(model, test_loader, loss_fn).loss,
+                   loss_note=f"test_loss is plain cross-entropy; test_loss_label_smoothed and the "
+                             f"train_loss/val_loss of history.json and curves.png are the "
+                             f"training loss, cross-entropy with label smoothing {smoothing}",
                    kept_epoch=kept, epochs=config["epochs"],
                    train_seconds=round(seconds, 1))
     write_json(run_dir / "results.json", summary)
-    write_figures(model, history, result, test_set, run_dir)
+    write_figures(model, history, result, test_set, run_dir, smoothing)
     return summary
 
 
-def write_figures(model, history, result, test_set, run_dir: Path):
+def loss_label(smoothing: float) -> str:
+    """What the training and validation loss are, for the curves."""
+    return f"cross-entropy, label smoothing {smoothing:g}" if smoothing else "cross-entropy"
+
+
+def write_figures(model, history, result, test_set, run_dir: Path, smoothing=0.0):
     """The plots and the graph. They need the optional viz extra; training does not."""
     try:
-        viz.plot_history(history, run_dir / "curves.png")
-        viz.plot_weights(model, run_dir / "weights.png")
+        viz.plot_history(history, run_dir / "curves.png", loss_label=loss_label(smoothing))
+        viz.plot_weights(model, run_dir / "weights.png", input_shape=(28, 28))
         viz.plot_confusion_matrix(result.labels, result.predictions, CLASSES,
                                   run_dir / "confusion_matrix.png")
         viz.plot_predictions(test_set[0], result.labels, result.predictions, CLASSES,

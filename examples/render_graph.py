@@ -21,7 +21,7 @@ import numpy as np
 
 import tinygrad_mlp as tg
 from tinygrad_mlp import nn
-from tinygrad_mlp.viz import GraphvizNotFoundError, draw_graph, render_graph, trace
+from tinygrad_mlp.viz import GraphvizNotFoundError, draw_graph, render_graph, trace_modules
 
 
 def one_batch(batch: int, use_random: bool, rng):
@@ -38,35 +38,35 @@ def one_batch(batch: int, use_random: bool, rng):
     return x, rng.integers(0, 10, size=batch), "random data"
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("docs/img"), help="output directory")
-    parser.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
-    parser.add_argument("--random", action="store_true", help="use random data, not the dataset")
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-
+def mlp_loss(batch: int = 16, use_random: bool = False):
+    """The MLP, its input Tensor, the labels and the loss on one batch, recorded under a module
+    trace (which collapse_modules needs); and where the batch came from."""
     rng = np.random.default_rng(0)
-    images, labels, source = one_batch(args.batch, args.random, rng)
+    images, labels, source = one_batch(batch, use_random, rng)
     model = nn.Sequential(nn.Linear(784, 512, rng=rng), nn.ReLU(), nn.Linear(512, 256, rng=rng),
                           nn.ReLU(), nn.Linear(256, 10, rng=rng))
     loss_fn = nn.CrossEntropyLoss()
     x = tg.Tensor(images)
-    # The trace records which module call made each op: collapse_modules needs it.
-    with trace():
+    with trace_modules():
         loss = loss_fn(model(x), labels)
-    print(f"loss on one batch of {args.batch} ({source}): {loss.item():.4f}")
+    return model, x, labels, loss, source
 
-    # Long chains read better top to bottom; the short collapsed chain left to right. A lower
-    # resolution keeps the tall PNGs small enough to commit.
-    views = {
-        "expanded": (dict(rankdir="TB"), "80"),
-        "collapsed": (dict(collapse_modules=True), "96"),
-        "grads": (dict(show_grads=True, rankdir="TB"), "80"),
-    }
-    for view, (options, dpi) in views.items():
+
+# Long chains read better top to bottom; the short collapsed chain left to right. A lower
+# resolution keeps the tall PNGs small enough to commit.
+VIEWS = {
+    "expanded": (dict(rankdir="TB"), "80"),
+    "collapsed": (dict(collapse_modules=True), "96"),
+    "grads": (dict(show_grads=True, rankdir="TB"), "80"),
+}
+
+
+def render_views(model, x, loss, out: Path) -> dict:
+    """Write each view as SVG and PNG into ``out``; returns {view: the drawn graphviz.Digraph}."""
+    graphs = {}
+    for view, (options, dpi) in VIEWS.items():
         start = time.perf_counter()
-        graph = draw_graph(loss, params=model, inputs={"x": x}, **options)
+        graph = graphs[view] = draw_graph(loss, params=model, inputs={"x": x}, **options)
         draw_ms = (time.perf_counter() - start) * 1e3
         nodes = sum(1 for line in graph.body if "[label=" in line and "legend" not in line)
         print(f"{view}: {nodes} nodes, drawn in {draw_ms:.1f} ms")
@@ -74,11 +74,25 @@ def main(argv=None):
         for ext in (".svg", ".png"):
             start = time.perf_counter()
             try:
-                path = render_graph(graph, args.out / f"mlp_graph_{view}{ext}")
+                path = render_graph(graph, out / f"mlp_graph_{view}{ext}")
             except GraphvizNotFoundError as exc:
                 sys.exit(str(exc))
             ms = (time.perf_counter() - start) * 1e3
             print(f"    {path}  ({path.stat().st_size / 1024:.0f} KB, rendered in {ms:.0f} ms)")
+    return graphs
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("docs/img"), help="output directory")
+    parser.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    parser.add_argument("--random", action="store_true", help="use random data, not the dataset")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    model, x, _, loss, source = mlp_loss(args.batch, args.random)
+    print(f"loss on one batch of {args.batch} ({source}): {loss.item():.4f}")
+    render_views(model, x, loss, args.out)
+
 
 if __name__ == "__main__":
     main()

@@ -411,7 +411,7 @@ def test_backward_records_nothing_without_create_graph():
     assert not x.grad.requires_grad and x.grad.grad_fn is None
 
 
-def test_signatures_of_issue_2():
+def test_grad_and_backward_signatures_follow_pytorch():
     import inspect
     params = inspect.signature(tg.grad).parameters
     assert [(n, p.default) for n, p in params.items()][2:] == [

@@ -87,6 +87,9 @@ def test_one_epoch_on_the_real_data_end_to_end(tmp_path):
         assert (out / name).is_file(), f"{name} missing from the run directory"
     results = json.loads((out / "results.json").read_text())
     assert results["test_accuracy"] >= 0.80
+    # the training loss is label-smoothed, the reported test loss is plain cross-entropy
+    assert results["test_loss_label_smoothed"] > results["test_loss"] > 0
+    assert "test_loss is plain cross-entropy" in results["loss_note"]
     assert f"{results['test_accuracy']:.4f}" in proc.stdout
 
     # --eval-only on the saved model gives the same accuracy from a fresh process.
@@ -103,3 +106,19 @@ def test_one_epoch_on_the_real_data_end_to_end(tmp_path):
     history = json.loads((out / "history.json").read_text())
     assert len(history["train_loss"]) == 2
     assert np.all(np.isfinite(history["train_loss"]))
+
+
+def test_help_shows_every_default():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("fashion_mlp_example", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    proc = run_example("--help")
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())  # argparse wraps lines
+    options = text[text.index("options:"):]
+    for key, value in example.DEFAULTS.items():
+        option = "--" + key.replace("_", "-")
+        entry = options[options.index(" " + option + " "):]
+        # the first default after the option's entry is its own
+        assert entry[entry.index("(default: "):].startswith(f"(default: {value}"), (option, value)

@@ -320,3 +320,19 @@ def test_losses_match_pytorch():
         tf.binary_cross_entropy_with_logits(torch.tensor(z), torch.tensor(t)).item(), rtol=1e-12)
     np.testing.assert_allclose(F.nll_loss(Tensor(z), y, "sum").item(),
                                tf.nll_loss(torch.tensor(z), torch.tensor(y), reduction="sum").item())
+
+
+def test_accuracy_refuses_labels_outside_the_classes():
+    logits = np.eye(3, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"accuracy: label 3 is out of range.*\[0, 3\)"):
+        F.accuracy(logits, np.array([0, 1, 3]))
+    with pytest.raises(ValueError, match=r"accuracy: label -1 is out of range"):
+        F.accuracy(logits, np.array([0, -1, 2]))
+    assert F.accuracy(logits, np.array([0, 1, 0])) == pytest.approx(2 / 3)
+
+
+def test_nn_functional_is_the_same_module_object():
+    import importlib
+    import tinygrad_mlp.nn.functional as by_import
+    assert tg.nn.functional is tg.functional is by_import
+    assert importlib.import_module("tinygrad_mlp.nn.functional") is tg.functional

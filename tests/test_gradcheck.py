@@ -161,7 +161,7 @@ def test_usage_errors():
         gradcheck(lambda x: 1.0, [leaf(X)])
 
 
-def test_signature_of_issue_2():
+def test_signatures_match_torch_autograd_gradcheck_defaults():
     for fn in (gradcheck, gradgradcheck):
         params = inspect.signature(fn).parameters
         assert list(params)[:2] == ["fn", "inputs"]

@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -19,7 +18,7 @@ pytest.importorskip("graphviz")
 import tinygrad_mlp as tg  # noqa: E402
 from tinygrad_mlp import autograd  # noqa: E402
 from tinygrad_mlp.viz import (GraphvizNotFoundError, draw_graph, render_graph,  # noqa: E402
-                              render_model_graph, trace)
+                              render_model_graph, trace_modules)
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' not installed")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -142,7 +141,7 @@ def traced_loss(rng):
     model = mlp(rng)
     x = tg.Tensor(rng.standard_normal((5, 3)).astype(np.float32))
     onehot = tg.Tensor(np.eye(2, dtype=np.float32)[[0, 1, 1, 0, 1]])
-    with trace():
+    with trace_modules():
         loss = cross_entropy(model(x), onehot)
     return model, x, loss
 
@@ -246,7 +245,7 @@ def test_collapse_depth_counts_from_the_root_module(rng):
     inner = Sequential(Linear(3, 3, rng), ReLU())
     model = Sequential(inner, Linear(3, 2, rng))
     x = tg.Tensor(rng.standard_normal((2, 3)).astype(np.float32))
-    with trace():
+    with trace_modules():
         out = model(x).sum()
     depth1 = [t for t in titles(nodes_of(draw_graph(out, model, collapse_modules=True)))
               if ":" in t]
@@ -259,7 +258,7 @@ def test_a_shared_module_called_twice_gives_two_nodes(rng):
     encoder = Linear(3, 3, rng)
     a = tg.Tensor(rng.standard_normal((2, 3)).astype(np.float32))
     b = tg.Tensor(rng.standard_normal((2, 3)).astype(np.float32))
-    with trace():
+    with trace_modules():
         out = (encoder(a) * encoder(b)).sum()
     calls = [t for t in titles(nodes_of(draw_graph(out, collapse_modules=True))) if "Linear" in t]
     assert calls == ["Linear (call 1 of 2)", "Linear (call 2 of 2)"]
@@ -268,7 +267,7 @@ def test_a_shared_module_called_twice_gives_two_nodes(rng):
 def test_collapse_without_a_trace_says_how_to_record_one(rng):
     model = mlp(rng)
     out = model(tg.Tensor(np.ones((2, 3), np.float32))).sum()
-    with pytest.raises(RuntimeError, match=r"viz\.trace\(\)"):
+    with pytest.raises(RuntimeError, match=r"viz\.trace_modules\(\)"):
         draw_graph(out, params=model, collapse_modules=True)
 
 
@@ -294,11 +293,8 @@ def test_a_100000_op_chain_draws_without_recursion():
     y = x
     for _ in range(100_000):
         y = -y
-    start = time.perf_counter()
-    dot = draw_graph(y)
-    elapsed = time.perf_counter() - start
+    dot = draw_graph(y)  # recursion would raise RecursionError long before 100,000 levels
     assert len(nodes_of(dot)) == 100_001 and len(edges_of(dot)) == 100_000
-    assert elapsed < 10, elapsed
 
 
 # --------------------------------------------------------------------------- gradient flow
@@ -487,7 +483,7 @@ def fashion_mlp(rng):
 
 def test_nn_model_names_and_one_node_per_module_call(fashion_mlp):
     model, loss_fn, x, labels = fashion_mlp
-    with trace():
+    with trace_modules():
         loss = loss_fn(model(x), labels)
     expanded = nodes_of(draw_graph(loss, params=model))
     for name, shape in [("0.weight", "(512, 784)"), ("2.bias", "(256,)"), ("4.weight", "(10, 256)")]:
@@ -519,3 +515,46 @@ def test_render_graph_takes_an_adjusted_drawing(tmp_path):
     assert width(png_big) > 3 * width(png_small)
     with pytest.raises(TypeError, match="already drawn"):
         render_graph(small, tmp_path / "x.svg", show_grads=True)
+
+
+# --------------------------------------------------------------------------- where files go
+
+def small_loss():
+    w = tg.Tensor(np.ones(3, np.float32), requires_grad=True)
+    return (w * 2.0).sum()
+
+
+def test_a_file_used_as_a_directory_is_named_as_such(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"notes\.txt' is a file, not a directory"):
+        render_graph(small_loss(), tmp_path / "notes.txt" / "sub" / "g.dot")
+
+
+def test_a_missing_directory_is_refused_not_created(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"directory .*nodir' does not exist"):
+        render_graph(small_loss(), tmp_path / "nodir" / "g.dot")
+    assert not (tmp_path / "nodir").exists()
+
+
+def test_an_unwritable_directory_is_named(tmp_path, monkeypatch):
+    from tinygrad_mlp.viz import _files
+    monkeypatch.setattr(_files.os, "access", lambda *a: False)  # as an unprivileged user sees it
+    with pytest.raises(PermissionError, match=r"no permission to create files in .*"):
+        render_graph(small_loss(), tmp_path / "g.dot")
+
+
+def test_a_failed_write_names_the_file_not_the_hidden_temporary_one(tmp_path, monkeypatch):
+    import contextlib
+    import errno
+    from tinygrad_mlp.viz import _files
+
+    @contextlib.contextmanager
+    def full_disk(path, mode):
+        hidden = os.path.join(os.path.dirname(path), ".g.dot.0123abcd.tmp")
+        raise OSError(errno.ENOSPC, "No space left on device", hidden)
+        yield
+
+    monkeypatch.setattr(_files, "atomic_write", full_disk)
+    with pytest.raises(OSError, match=r"render_graph: cannot write .*g\.dot'") as info:
+        render_graph(small_loss(), tmp_path / "g.dot")
+    assert ".tmp" not in str(info.value) and info.value.errno == errno.ENOSPC

@@ -399,3 +399,9 @@ def test_schedules_match_pytorch_exactly(name, kw):
         tsched.step()
         theirs.append(topt.param_groups[0]["lr"])
     assert ours.tolist() == theirs
+
+
+def test_a_model_instead_of_its_parameters_is_a_type_error():
+    # docs/nn.md promises TypeError (the argument has the wrong type), not ValueError
+    with pytest.raises(TypeError, match=r"model\.parameters\(\)"):
+        optim.Adam(nn.Linear(2, 2))

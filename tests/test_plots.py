@@ -57,8 +57,8 @@ def assert_svg(path):
 # --------------------------------------------------------------------------- saving
 
 @pytest.mark.parametrize("ext", [".png", ".svg", ".pdf", ".PNG"])
-def test_saves_in_format_of_extension_and_creates_parent_dirs(tmp_path, ext):
-    path = tmp_path / "a" / "b" / f"loss{ext}"
+def test_saves_in_format_of_extension(tmp_path, ext):
+    path = tmp_path / f"loss{ext}"
     fig = plots.plot_loss(HISTORY, path)
     assert isinstance(fig, Figure)
     head = path.read_bytes()[:8]
@@ -154,6 +154,18 @@ def test_plot_accuracy_draws_accuracy_and_marks_best_loss_epoch(tmp_path):
     assert list(best.get_xdata()) == [BEST_EPOCH, BEST_EPOCH]
 
 
+def test_loss_label_names_the_loss_on_the_axis_and_in_the_title():
+    fig = plots.plot_history(HISTORY, loss_label="cross-entropy, label smoothing 0.1")
+    ax_loss, ax_acc = fig.axes
+    assert ax_loss.get_ylabel() == "cross-entropy, label smoothing 0.1"
+    assert "label smoothing 0.1" in ax_loss.get_title()
+    assert "smoothing" not in ax_acc.get_ylabel() + ax_acc.get_title()
+    (ax,) = plots.plot_loss(HISTORY, loss_label="cross-entropy").axes
+    assert ax.get_ylabel() == "cross-entropy"
+    with pytest.raises(TypeError, match="loss_label must be a str"):
+        plots.plot_loss(HISTORY, loss_label=0.1)
+
+
 def test_plot_history_has_two_subplots(tmp_path):
     fig = plots.plot_history(HISTORY, tmp_path / "history.png")
     assert_png(tmp_path / "history.png")
@@ -200,7 +212,7 @@ def three_layers(seed=0):
 
 def test_plot_weights_shares_one_symmetric_scale(tmp_path):
     layers = three_layers()
-    fig = plots.plot_weights(layers, tmp_path / "weights.png")
+    fig = plots.plot_weights(layers, tmp_path / "weights.png", shared_scale=True, percentile=100)
     assert_png(tmp_path / "weights.png")
     images = image_axes(fig)
     assert len(images) == 3 and len(colorbar_axes(fig)) == 1 and len(fig.axes) == 4
@@ -216,7 +228,7 @@ def test_plot_weights_shares_one_symmetric_scale(tmp_path):
 
 def test_plot_weights_separate_scales(tmp_path):
     layers = three_layers()
-    fig = plots.plot_weights(dict(layers), tmp_path / "weights.svg", shared_scale=False)
+    fig = plots.plot_weights(dict(layers), tmp_path / "weights.svg", percentile=100)
     assert_svg(tmp_path / "weights.svg")
     assert len(image_axes(fig)) == 3 and len(colorbar_axes(fig)) == 3
     for ax, (_, w) in zip(image_axes(fig), layers):
@@ -258,6 +270,44 @@ def test_plot_weights_rejects_non_matrix_and_empty_input():
         plots.plot_weights({"0.weight": np.ones((5, 3)), "0.bias": np.ones(5)})
     with pytest.raises(ValueError, match="no 2-D weight"):
         plots.plot_weights(FakeModel([("0.bias", np.ones(3))]))
+
+
+def test_plot_weights_default_scale_is_the_99th_percentile_per_layer():
+    layers = three_layers()
+    layers[0][1][0, 0] = 50.0  # one outlier must not wash out the rest of its layer
+    fig = plots.plot_weights(layers)
+    for ax, (_, w) in zip(image_axes(fig), layers):
+        m = np.percentile(np.abs(w), 99)
+        assert ax.images[0].get_clim() == pytest.approx((-m, m))
+    assert image_axes(fig)[0].images[0].get_clim()[1] < 0.2
+
+
+def test_plot_weights_first_layer_as_input_images_of_sampled_units():
+    rng = np.random.default_rng(2)
+    w1, w2 = rng.normal(size=(20, 12)), rng.normal(size=(5, 20))
+    fig = plots.plot_weights([("0.weight", w1), ("2.weight", w2)], input_shape=(3, 4), units=5)
+    images = image_axes(fig)
+    assert len(images) == 5 + 1  # five unit images, then the second layer's heatmap
+    units = [int(ax.get_title()) for ax in images[:5]]
+    assert units == [0, 5, 10, 14, 19]  # evenly spaced over the 20 hidden units, ends included
+    for ax, unit in zip(images[:5], units):
+        np.testing.assert_array_equal(ax.images[0].get_array(), w1[unit].reshape(3, 4))
+    m = np.percentile(np.abs(w1), 99)  # the units share their layer's scale
+    for ax in images[:5]:
+        assert ax.images[0].get_clim() == pytest.approx((-m, m))
+    assert images[5].images[0].get_array().shape == (5, 20)
+    assert len(colorbar_axes(fig)) == 2
+
+
+def test_plot_weights_bad_options_are_named():
+    w = [("0.weight", np.ones((4, 6)))]
+    with pytest.raises(ValueError, match=r"input_shape \(2, 2\) holds 4 values but '0\.weight' "
+                                         r"has 6 input features"):
+        plots.plot_weights(w, input_shape=(2, 2))
+    with pytest.raises(ValueError, match=r"percentile must be in \(0, 100\]; got 0"):
+        plots.plot_weights(w, percentile=0)
+    with pytest.raises(ValueError, match=r"units must be a positive int; got 0"):
+        plots.plot_weights(w, input_shape=(2, 3), units=0)
 
 
 def test_plot_weights_all_zero_matrix_gets_a_usable_scale():
@@ -431,3 +481,11 @@ def test_plotting_leaves_pyplot_and_the_backend_alone():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_missing_directory_is_refused_not_created(tmp_path):
+    # the same rule as render_graph and tinygrad_mlp.save: a typo in a path is not a new tree
+    path = tmp_path / "a" / "b" / "loss.png"
+    with pytest.raises(FileNotFoundError, match=r"directory .*a[/\\]b' does not exist"):
+        plots.plot_loss(HISTORY, path)
+    assert not (tmp_path / "a").exists()

@@ -97,9 +97,20 @@ def test_a_raw_pickle_is_refused(tmp_path):
     marker = str(tmp_path / "pwned")
     path = tmp_path / "evil.pt"
     path.write_bytes(pickle.dumps({"w": Payload(marker)}))
-    with pytest.raises(SerializationError, match=r"evil\.pt: not a \.npz.*pickle"):
+    with pytest.raises(SerializationError, match=r"evil\.pt: this is a Python pickle, not a \.npz") \
+            as info:
         tg.load(path)
     assert not os.path.exists(marker)
+    assert "allow_pickle" not in str(info.value)  # never a hint at loading it unsafely
+
+
+def test_a_file_of_another_format_is_named_as_such_without_a_pickle_hint(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello world")
+    with pytest.raises(SerializationError, match=r"notes\.txt: not a \.npz archive .*b'hello wo'") \
+            as info:
+        tg.load(path)
+    assert "allow_pickle" not in str(info.value) and "pickle" not in str(info.value)
 
 
 def test_unsavable_objects_are_refused_before_anything_is_written(tmp_path):

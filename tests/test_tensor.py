@@ -1,4 +1,4 @@
-"""The Tensor API of issue 2: construction and dtype policy, attributes, operators, methods,
+"""The Tensor API: construction and dtype policy, attributes, operators, methods,
 module-level functions, and the documented numpy-vs-PyTorch choices. Expected values come from
 numpy or closed forms."""
 import warnings

@@ -10,7 +10,6 @@ from .tensor import (Tensor, arange, concatenate, eye, full, maximum, minimum, o
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import functional, nn, optim
 from .serialization import load, save
-from . import training
 
 import numpy as _np
 
@@ -19,3 +18,18 @@ float64 = _np.float64
 int64 = _np.int64
 
 __version__ = "0.1.0"
+
+# Subpackages loaded on first use, so ``import tinygrad_mlp as tg`` is enough for ``tg.data``,
+# ``tg.viz`` ... and stays fast (viz and onnx also need their optional extras only when used).
+_LAZY_SUBPACKAGES = ("data", "training", "viz", "onnx")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBPACKAGES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")  # also binds it on this module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBPACKAGES))

@@ -121,7 +121,9 @@ def module_stack():
 
 @contextlib.contextmanager
 def trace_modules():
-    """Within this block, recorded ops remember which module calls produced them."""
+    """Within this block, recorded ops remember which module calls produced them (what
+    ``draw_graph(collapse_modules=...)`` groups by). The one definition: ``tinygrad_mlp.viz``
+    re-exports it under the same name."""
     prev = _ModuleScope.stack
     _ModuleScope.stack = []
     try:

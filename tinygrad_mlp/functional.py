@@ -14,6 +14,7 @@ import numpy as np
 
 from . import ops
 from ._random import resolve_rng
+from ._validate import positive_int
 from .tensor import Tensor, maximum, where
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "logsumexp",
@@ -205,8 +206,7 @@ def _check_range(arr: np.ndarray, num_classes: int, fn: str):
 
 def one_hot(labels, num_classes: int, dtype=np.float32) -> Tensor:
     """``labels`` (integers of any shape) as a constant Tensor of shape ``labels.shape + (C,)``."""
-    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"one_hot: num_classes must be a positive integer; got {num_classes!r}")
+    num_classes = positive_int(num_classes, "num_classes", "one_hot")
     arr = _labels_array(labels, "one_hot")
     _check_range(arr, num_classes, "one_hot")
     return Tensor(_one_hot_array(arr, int(num_classes), np.dtype(dtype)))
@@ -533,4 +533,5 @@ def accuracy(logits, labels) -> float:
                          f"({scores.shape[0]},) to match logits of shape {scores.shape}")
     if arr.size == 0:
         raise ValueError("accuracy: empty batch")
+    _check_range(arr, scores.shape[1], "accuracy")
     return float(np.mean(scores.argmax(axis=1) == arr))

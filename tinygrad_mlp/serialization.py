@@ -155,10 +155,10 @@ def load(path) -> dict:
 def _read_arrays(path: str) -> dict:
     try:
         archive = np.load(path, allow_pickle=False)
-    except ValueError as e:
-        # numpy falls back to unpickling anything that is neither .npy nor .npz.
-        raise SerializationError(f"load: {path}: not a .npz archive (it may be truncated, "
-                                 f"corrupted, or a pickle, which is never loaded): {e}") from None
+    except ValueError:
+        # numpy falls back to unpickling anything that is neither .npy nor .npz; its message
+        # then suggests allow_pickle=True, the opposite of this library's rule. Say what it is.
+        raise SerializationError(f"load: {path}: {_not_an_archive(path)}") from None
     except PermissionError:
         raise
     except (OSError, EOFError, zipfile.BadZipFile) as e:
@@ -183,6 +183,18 @@ def _read_arrays(path: str) -> dict:
                 raise SerializationError(f"load: {path}: entry {name!r} is truncated or "
                                          f"corrupted ({type(e).__name__}: {e})") from None
     return arrays
+
+
+def _not_an_archive(path: str) -> str:
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head:
+        return "the file is empty, not a .npz archive written by save()"
+    if head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
+        return ("this is a Python pickle, not a .npz archive written by save(); pickles are "
+                "never loaded (unpickling can run arbitrary code)")
+    return (f"not a .npz archive written by save(): it starts with {head!r}, not the zip "
+            f"signature b'PK\\x03\\x04' (another format, or damaged)")
 
 
 def _unflatten(node, arrays: dict, used: set):

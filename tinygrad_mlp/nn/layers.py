@@ -12,18 +12,13 @@ import numpy as np
 
 from .. import functional as F
 from .._random import resolve_rng
+from .._validate import positive_int
 from ..tensor import Tensor
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
            "Dropout", "Flatten", "BatchNorm1d", "GELU", "SiLU", "Softplus", "ELU", "LayerNorm",
            "Embedding"]
-
-
-def _positive_int(value, what: str, layer: str) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{layer}: {what} must be a positive integer; got {value!r}")
-    return int(value)
 
 
 def _shape_error(module: Module, x, expected: str) -> ValueError:
@@ -42,8 +37,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  dtype=np.float32, rng=None):
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features", "Linear")
-        self.out_features = _positive_int(out_features, "out_features", "Linear")
+        self.in_features = positive_int(in_features, "in_features", "Linear")
+        self.out_features = positive_int(out_features, "out_features", "Linear")
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"Linear: dtype must be floating point; got {dtype}")
@@ -169,7 +164,7 @@ class BatchNorm1d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, dtype=np.float32):
         super().__init__()
-        c = self.num_features = _positive_int(num_features, "num_features", "BatchNorm1d")
+        c = self.num_features = positive_int(num_features, "num_features", "BatchNorm1d")
         if eps <= 0:
             raise ValueError(f"BatchNorm1d: eps must be > 0; got {eps}")
         if momentum is not None and not 0.0 <= momentum <= 1.0:
@@ -318,8 +313,8 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  dtype=np.float32, rng=None):
         super().__init__()
-        n = self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "Embedding")
-        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
+        n = self.num_embeddings = positive_int(num_embeddings, "num_embeddings", "Embedding")
+        self.embedding_dim = positive_int(embedding_dim, "embedding_dim", "Embedding")
         if padding_idx is not None:
             if not isinstance(padding_idx, (int, np.integer)) or not -n <= padding_idx < n:
                 raise ValueError(f"Embedding: padding_idx must be an int in [-{n}, {n}); got "

@@ -80,8 +80,8 @@ def _check_state(state, keys, who: str):
 
 class BestModel(Callback):
     """Keep a copy of the model's state from the epoch with the best ``monitor`` value, and load it
-    back into the model when training ends (``restore=True``), as the original project kept the
-    model of its best validation epoch.
+    back into the model when training ends (``restore=True``), so the model ends as it was at its best
+    epoch.
 
     The copy is held in memory (``state``, a ``state_dict()``); with ``path`` it is also written
     there with ``tinygrad_mlp.save`` (atomically) whenever it improves, so the file always holds

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import functional as F
+from .._validate import positive_int
 from ..autograd import no_grad
 from ..tensor import Tensor
 from .callbacks import BestModel
@@ -90,16 +91,10 @@ def evaluate(model, loader, loss_fn=F.cross_entropy) -> EvalResult:
     return EvalResult(total / seen, accuracy, predictions, labels)
 
 
-def _positive_int(value, name: str) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"fit: {name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
 def _decayed_parameters(model) -> list:
     """The parameters the ``l2`` penalty applies to: the weight matrices (ndim >= 2). Biases and
-    BatchNorm's scale and shift stay undecayed, as the original project intended (its code
-    shrank the biases too)."""
+    BatchNorm's scale and shift stay undecayed: shrinking an offset towards zero does not make the
+    function smoother."""
     return [p for p in model.parameters() if p.ndim >= 2]
 
 
@@ -122,7 +117,7 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
     there, with ``history.json`` and ``metrics.csv``; ``resume=True`` continues from that
     checkpoint (``"auto"``: if there is one), giving the same weights as an uninterrupted run.
     """
-    epochs = _positive_int(epochs, "epochs")
+    epochs = positive_int(epochs, "epochs", "fit")
     if not isinstance(l2, (int, float)) or isinstance(l2, bool) or not 0 <= l2 < math.inf:
         raise ValueError(f"fit: l2 must be a finite number >= 0; got {l2!r}")
     if resume not in (False, True, "auto"):

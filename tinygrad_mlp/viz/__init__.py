@@ -6,12 +6,13 @@ extras (``pip install 'tinygrad_mlp[viz]'``), so ``import tinygrad_mlp.viz`` wor
 the plot functions are imported on first use, and each function says what to install if its
 library is missing.
 """
-from .graph import GraphvizNotFoundError, draw_graph, render_graph, render_model_graph, trace
+from .graph import (GraphvizNotFoundError, draw_graph, render_graph, render_model_graph,
+                    trace_modules)
 
 _PLOT_NAMES = ("plot_loss", "plot_accuracy", "plot_history", "plot_weights",
                "plot_confusion_matrix", "confusion_matrix", "plot_predictions")
 
-__all__ = ["draw_graph", "render_graph", "render_model_graph", "trace", "GraphvizNotFoundError",
+__all__ = ["draw_graph", "render_graph", "render_model_graph", "trace_modules", "GraphvizNotFoundError",
            *_PLOT_NAMES]
 
 
