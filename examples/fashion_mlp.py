@@ -12,10 +12,16 @@ This file uses the public API only; it is one example on top of the framework.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
+import signal
 import sys
+import threading
 import time
+import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +29,18 @@ import numpy as np
 import tinygrad_mlp as tg
 from tinygrad_mlp import functional as F
 from tinygrad_mlp import nn, optim, viz
+# The package's atomic writer (temporary file, unique per process, then rename): every file of a
+# run directory is written whole or not at all.
+from tinygrad_mlp._atomic import atomic_write, remove_stale_temporaries
 from tinygrad_mlp.data import (CLASSES, DataLoader, FashionMNISTError, fit_normalization,
                                load_fashion_mnist, normalize, standardize_per_image, to_float,
                                train_val_split)
-from tinygrad_mlp.training import evaluate, fit
+from tinygrad_mlp.serialization import SerializationError
+from tinygrad_mlp.training import (CHECKPOINT_FILE, CheckpointError, DirectoryLock,
+                                   DirectoryLockedError, NonFiniteLossError,
+                                   check_checkpoint_config, evaluate, fit, load_checkpoint,
+                                   lock_owner)
+from tinygrad_mlp.training.lock import LOCK_FILE
 
 # The default configuration, chosen on the validation split (docs/fashion_mnist.md has the search).
 DEFAULTS = dict(hidden="512,256", activation="relu", dropout=0.2, batch_norm=False, epochs=40,
@@ -77,6 +91,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a smoke run of about a minute")
     p.add_argument("--no-progress", action="store_true", help="no progress output per epoch")
     p.add_argument("--no-download", action="store_true", help="never download the data")
+    p.add_argument("--debug", action="store_true",
+                   help=f"show the traceback of a failure (or set {DEBUG_ENV}=1)")
     return p.parse_args(argv)
 
 
@@ -193,21 +209,141 @@ def prepare_data(config: dict, data_dir=None, download=True):
 
 
 # ------------------------------------------------------------------------ run directory
+#
+# A run directory is always in one of these states, and each command knows what to do with each:
+#   fresh      absent, or empty (but for what an interrupted start leaves: a lock file, temporaries)
+#   started    config.json but no checkpoint yet: the run stopped before its first epoch ended
+#   resumable  config.json and checkpoint.npz, no results.json
+#   finished   results.json too (it is written last)
+#   foreign    anything else: not a run directory of this example; never touched
 
-def new_run_dir(out) -> Path:
-    """A fresh run directory; an existing one that holds anything is refused, never reused."""
-    path = Path(out) if out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise UsageError(f"{path} already exists and is not empty; nothing in it was touched. "
-                         f"Pass --resume {path} to continue that run, or choose another --out")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+RUN_FILES = ("config.json", "checkpoint.npz", "history.json", "metrics.csv", "model.npz",
+             "results.json", "curves.png", "weights.png", "confusion_matrix.png",
+             "predictions.png", "graph.svg", "graph.dot")
+# What atomic_write names its temporary files (.NAME.<12 hex digits>.tmp): an interrupted write
+# may leave one behind.
+_TEMPORARY = re.compile(r"\.(%s)\.[0-9a-f]{12}\.tmp\Z" % "|".join(map(re.escape, RUN_FILES)))
+
+
+def run_state(path: Path) -> str:
+    if not path.exists():
+        return "fresh"
+    if not path.is_dir():
+        return "foreign"
+    names = {p.name for p in path.iterdir()}
+    leftovers = {n for n in names if n == LOCK_FILE or _TEMPORARY.match(n)}
+    ours = names - leftovers
+    if not ours:
+        return "fresh"
+    if "config.json" not in ours or not ours <= set(RUN_FILES):
+        return "foreign"
+    if "checkpoint.npz" not in ours:
+        return "started" if ours == {"config.json"} else "foreign"
+    return "finished" if "results.json" in ours else "resumable"
+
+
+def checkpoint_epoch(run_dir: Path, config=None):
+    """Epochs done by the run's checkpoint; None if there is none. A damaged one, or (given the
+    config) one written under another configuration, is a UsageError naming the file."""
+    path = run_dir / CHECKPOINT_FILE
+    if not path.is_file():
+        return None
+    try:
+        checkpoint = load_checkpoint(path)
+        if config is not None:
+            check_checkpoint_config(checkpoint, fingerprint(config), path)
+        return int(checkpoint["epoch"])
+    except (CheckpointError, SerializationError, KeyError, TypeError, ValueError) as e:
+        message = one_line(e)
+        if not message.startswith("cannot resume"):
+            message = f"cannot resume from {path}: {message}"
+        raise UsageError(f"{message}; nothing was changed")
+
+
+def plan_run(args):
+    """``(run_dir, config, resume)`` for a training command, from the run directory's state; a
+    state the command cannot act on is a UsageError, raised before anything is touched."""
+    if args.resume:
+        run_dir = Path(args.resume)
+        state = run_state(run_dir)
+        if state == "fresh":
+            what = "does not exist" if not run_dir.exists() else "is empty"
+            raise UsageError(f"--resume: {run_dir} {what}: no config.json or {CHECKPOINT_FILE} "
+                             f"to resume from; start a run there with --out {run_dir}")
+        if state == "foreign":
+            raise UsageError(f"--resume: {run_dir} is not a run directory of this example (it "
+                             f"needs config.json, and holds nothing else but the run's files); "
+                             f"nothing in it was touched")
+        config = read_config(run_dir)
+        done = checkpoint_epoch(run_dir, config)
+        if done is not None and done > config["epochs"]:
+            raise UsageError(f"--resume: {run_dir / CHECKPOINT_FILE} has {done} epochs done, "
+                             f"but config.json asks for {config['epochs']}; nothing was changed")
+        if state == "finished" and done == config["epochs"]:
+            return run_dir, config, "finished"
+        return run_dir, config, "resume" if done is not None else "restart"
+    config = resolve_config(args)
+    run_dir = Path(args.out)
+    state = run_state(run_dir)
+    if state == "started":
+        return run_dir, config, "rerun"
+    if state == "resumable":
+        raise UsageError(f"{run_dir} holds an unfinished run; continue it with --resume "
+                         f"{run_dir}, or choose another --out; nothing in it was touched")
+    if state == "finished":
+        raise UsageError(f"{run_dir} holds a finished run (evaluate it with --eval-only "
+                         f"{run_dir / 'model.npz'}); choose another --out; nothing in it was "
+                         f"touched")
+    if state == "foreign":
+        raise UsageError(f"{run_dir} already exists and is not empty; nothing in it was touched. "
+                         f"Pass --resume {run_dir} to continue that run, or choose another --out")
+    return run_dir, config, "new"
+
+
+@contextlib.contextmanager
+def locked_run(args):
+    """Plan the run, then hold the run directory's lock while it runs: a second process on the
+    same directory is refused. Yields ``(run_dir, config, mode)``."""
+    run_dir, config, mode = plan_run(args)
+    owner = lock_owner(run_dir)
+    if owner is not None:
+        raise RunFailure(str(DirectoryLockedError(str(run_dir), owner or None)))
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = DirectoryLock(run_dir).acquire()
+    except DirectoryLockedError as e:
+        raise RunFailure(str(e)) from None
+    except OSError as e:
+        raise RunFailure(f"cannot write in {run_dir}: {e.strerror or e}; nothing was trained")
+    try:
+        # Planned again under the lock: another process may have changed the directory between.
+        if plan_run(args)[2] != mode:
+            raise UsageError(f"{run_dir} was changed by another process while this one started; "
+                             f"nothing was changed")
+        check_writable(run_dir)
+        removed = remove_stale_temporaries(run_dir, RUN_FILES) if mode != "new" else []
+        if removed:
+            print(f"removed {len(removed)} temporary file(s) an interrupted run left in "
+                  f"{run_dir}", flush=True)
+        yield run_dir, config, mode
+    finally:
+        lock.release()
+
+
+def check_writable(run_dir: Path):
+    """Write and remove a file, so an unwritable directory is found before any training."""
+    probe = run_dir / ".write-test"
+    try:
+        with atomic_write(probe) as f:
+            f.write("tinygrad_mlp\n")
+        probe.unlink()
+    except OSError as e:
+        raise RunFailure(f"cannot write in {run_dir}: {e.strerror or e}; nothing was trained")
 
 
 def write_json(path: Path, obj):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        f.write(json.dumps(obj, indent=2) + "\n")
 
 
 def read_config(run_dir: Path) -> dict:
@@ -218,16 +354,29 @@ def read_config(run_dir: Path) -> dict:
         raise UsageError(f"{path} not found: is {run_dir} a run directory of this example?")
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read {path}: {e}")
+    if not isinstance(saved, dict):
+        raise UsageError(f"cannot read {path}: expected a JSON object, got "
+                         f"{type(saved).__name__}")
     config = dict(DEFAULTS)
     config.update({k: v for k, v in saved.items() if k in DEFAULTS})
     check_config(config)
     return config
 
 
+def fingerprint(config: dict) -> dict:
+    """The settings a checkpoint must have been written under to be resumed: all of them, but
+    the number of epochs when the schedule does not depend on it (a run may then be extended by
+    raising "epochs" in config.json; the cosine schedule's length is the number of epochs)."""
+    if config["schedule"] == "cosine":
+        return dict(config)
+    return {k: v for k, v in config.items() if k != "epochs"}
+
+
 # ------------------------------------------------------------------------ the commands
 
 def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
     ds, train_set, val_set, test_set = prepare_data(config, args.data_dir, not args.no_download)
+    tg.manual_seed(config["seed"])  # the default generator is in the checkpoint: seed it too
     rng = np.random.default_rng(config["seed"])
     model = build_model(config, rng)
     optimizer = build_optimizer(config, list(model.parameters()))
@@ -249,7 +398,8 @@ def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
     history = fit(model, loss_fn, optimizer, train_loader, config["epochs"],
                   val_loader=val_loader, scheduler=scheduler, checkpoint_dir=run_dir,
                   progress=not args.no_progress, l2=config["l2"], resume=resume,
-                  monitor=config["keep"] if keep_best else "val_loss", restore_best=keep_best)
+                  monitor=config["keep"] if keep_best else "val_loss", restore_best=keep_best,
+                  config=fingerprint(config))
     seconds = time.time() - started
     tg.save(model.state_dict(), run_dir / "model.npz")
     result = evaluate(model, test_loader)
@@ -257,8 +407,8 @@ def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
     summary = dict(test_accuracy=result.accuracy, test_loss=result.loss,
                    kept_epoch=kept, epochs=config["epochs"],
                    train_seconds=round(seconds, 1))
-    write_json(run_dir / "results.json", summary)
     write_figures(model, history, result, test_set, run_dir)
+    write_json(run_dir / "results.json", summary)  # last: a run with results.json is finished
     return summary
 
 
@@ -289,38 +439,139 @@ def eval_only(model_path: Path, args) -> dict:
     try:
         model.load_state_dict(tg.load(model_path))
     except (OSError, ValueError, KeyError) as e:
-        raise UsageError(f"--eval-only: cannot load {model_path}: {str(e).splitlines()[0]}")
+        raise UsageError(f"--eval-only: cannot load {model_path}: {one_line(e)}")
     _, _, _, test_set = prepare_data(config, args.data_dir, not args.no_download)
     result = evaluate(model, DataLoader(*test_set, 1000))
     return dict(test_accuracy=result.accuracy, test_loss=result.loss)
 
 
+def run_training(args) -> int:
+    with locked_run(args) as (run_dir, config, mode):
+        if mode == "finished":
+            results = json.loads((run_dir / "results.json").read_text())
+            print(f"{run_dir} is finished: {config['epochs']} of {config['epochs']} epochs, test "
+                  f"accuracy {results.get('test_accuracy', float('nan')):.4f}; nothing to do "
+                  f"(raise \"epochs\" in its config.json to train on)")
+            return 0
+        if mode == "restart":
+            print(f"{run_dir} has no checkpoint yet (the run stopped before its first epoch "
+                  f"ended): starting it again from epoch 0 with its config.json", flush=True)
+        elif mode == "rerun":
+            print(f"{run_dir} holds a run that stopped before its first epoch ended: starting "
+                  f"a new run in it with the options given", flush=True)
+        if mode in ("new", "rerun"):
+            write_json(run_dir / "config.json", config)
+        summary = train(config, run_dir, args, resume=mode == "resume")
+    print(f"test accuracy {summary['test_accuracy']:.4f} (model of epoch {summary['kept_epoch']}, "
+          f"{summary['train_seconds']:.0f} s of training)\neverything is in {run_dir}/: "
+          f"config.json model.npz checkpoint.npz metrics.csv history.json results.json "
+          f"curves.png weights.png confusion_matrix.png predictions.png graph.svg")
+    return 0
+
+
+# ------------------------------------------------------------------------ failures
+#
+# Every expected failure is one line on stderr (the traceback too with --debug or
+# TINYGRAD_MLP_DEBUG=1) and an exit status: 2 a bad argument or input file, 1 a failure while
+# running, 130 interrupted (Ctrl-C or SIGTERM). docs/training.md lists the messages.
+
+EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+DEBUG_ENV = "TINYGRAD_MLP_DEBUG"
+
+
+class RunFailure(Exception):
+    """A failure while running (exit status 1), reported as one line."""
+
+
+def one_line(error) -> str:
+    return " ".join(str(error).split())
+
+
+def checkpoint_note(run_dir) -> str:
+    """What the run directory's checkpoint holds, for a message after a failure."""
+    if run_dir is None or not (run_dir / "config.json").is_file():
+        return "no checkpoint has been written"
+    try:
+        done = checkpoint_epoch(run_dir)
+    except UsageError:
+        done = None
+    if done is None:
+        return f"no checkpoint has been written yet (continue with --resume {run_dir}, which " \
+               f"starts again from epoch 0)"
+    return f"the last checkpoint ({run_dir / CHECKPOINT_FILE}, epoch {done}) is intact " \
+           f"(continue with --resume {run_dir})"
+
+
+def interrupted_message(run_dir) -> str:
+    if run_dir is None or not (run_dir / "config.json").is_file():
+        return "interrupted before a run started; nothing to resume"
+    try:
+        done = checkpoint_epoch(run_dir) or 0
+    except UsageError:
+        done = 0
+    when = f"after epoch {done}" if done else "before epoch 1 ended"
+    return f"stopped {when}; continue with --resume {run_dir}"
+
+
+def failure(error, run_dir):
+    """``(exit status, message)`` for an expected error; None for anything else (a bug)."""
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED, interrupted_message(run_dir)
+    if isinstance(error, UsageError):
+        return EXIT_USAGE, one_line(error)
+    if isinstance(error, RunFailure):
+        return EXIT_FAILURE, one_line(error)
+    if isinstance(error, (CheckpointError, SerializationError)):
+        return EXIT_USAGE, f"{one_line(error)}; nothing was changed"
+    if isinstance(error, NonFiniteLossError):
+        again = f"--out {run_dir}" if error.checkpoint_epoch is None else "another --out"
+        return EXIT_FAILURE, (f"{one_line(error).removeprefix('fit: ')}; start again with other "
+                              f"options (a lower --lr, say) and {again}")
+    if isinstance(error, OSError):
+        where = error.filename or "a file"
+        if error.filename2:
+            where = f"{error.filename} -> {error.filename2}"
+        what = error.strerror or one_line(error)
+        return EXIT_FAILURE, f"cannot write {where}: {what}; {checkpoint_note(run_dir)}"
+    return None
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if not debug:  # numpy's overflow warnings before a NaN loss: the one-line error says it all
+        warnings.simplefilter("ignore", RuntimeWarning)
+    run_dir = None
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # stop as Ctrl-C does
     try:
         if args.eval_only:
             summary = eval_only(Path(args.eval_only), args)
             print(f"test accuracy {summary['test_accuracy']:.4f}  test loss "
                   f"{summary['test_loss']:.4f}")
             return 0
-        if args.resume:
-            run_dir = Path(args.resume)
-            if not (run_dir / "checkpoint.npz").is_file():
-                raise UsageError(f"--resume: {run_dir} holds no checkpoint.npz to resume from")
-            config = read_config(run_dir)
-        else:
-            config = resolve_config(args)
-            run_dir = new_run_dir(args.out)
-            write_json(run_dir / "config.json", config)
-        summary = train(config, run_dir, args, resume=bool(args.resume))
-    except UsageError as e:
-        print(f"fashion_mlp.py: error: {e}", file=sys.stderr)
-        return 2
-    print(f"test accuracy {summary['test_accuracy']:.4f} (model of epoch {summary['kept_epoch']}, "
-          f"{summary['train_seconds']:.0f} s of training)\neverything is in {run_dir}/: "
-          f"config.json model.npz checkpoint.npz metrics.csv history.json results.json "
-          f"curves.png weights.png confusion_matrix.png predictions.png graph.svg")
-    return 0
+        if not args.resume and not args.out:
+            args.out = str(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+        run_dir = Path(args.resume or args.out)
+        return run_training(args)
+    except (Exception, KeyboardInterrupt) as error:
+        known = failure(error, run_dir)
+        if known is None:
+            raise
+        status, message = known
+        if debug:
+            traceback.print_exc()
+        print(f"fashion_mlp.py: {'error: ' if status != EXIT_INTERRUPTED else ''}{message}",
+              file=sys.stderr, flush=True)
+        return status
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

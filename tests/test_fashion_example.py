@@ -79,7 +79,7 @@ def test_one_epoch_on_the_real_data_end_to_end(tmp_path):
     real_data_or_skip()
     out = tmp_path / "run"
     proc = run_example("--out", str(out), "--epochs", "1", "--hidden", "64",
-                       "--batch-size", "128", "--no-progress")
+                       "--batch-size", "128", "--schedule", "step", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     for name in ["config.json", "model.npz", "checkpoint.npz", "metrics.csv", "history.json",
                  "results.json", "curves.png", "weights.png", "confusion_matrix.png",
@@ -94,7 +94,8 @@ def test_one_epoch_on_the_real_data_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"test accuracy {results['test_accuracy']:.4f}" in proc.stdout
 
-    # A finished run resumed for more epochs continues rather than restarting.
+    # A finished run resumed for more epochs continues rather than restarting (the step
+    # schedule does not depend on the number of epochs; the cosine schedule would).
     config = json.loads((out / "config.json").read_text())
     config["epochs"] = 2
     (out / "config.json").write_text(json.dumps(config))
