@@ -484,7 +484,13 @@ class RunFailure(Exception):
 
 
 def one_line(error) -> str:
-    return " ".join(str(error).split())
+    """The whole message of ``error`` on one line: its lines joined by "; "."""
+    text = ""
+    for line in str(error).splitlines():
+        line = " ".join(line.split())
+        if line:
+            text += ("" if not text else " " if text.endswith(":") else "; ") + line
+    return text
 
 
 def checkpoint_note(run_dir) -> str:

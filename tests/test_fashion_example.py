@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import tinygrad_mlp as tg
+from tinygrad_mlp import nn
 from tinygrad_mlp.data import DatasetNotFoundError, load_fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +64,19 @@ def test_unreadable_model_file(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert str(bad) in proc.stderr
+
+
+def test_a_model_that_does_not_fit_is_refused_with_the_whole_reason(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"hidden": "16", "dropout": 0.0}))
+    other = nn.Sequential(nn.Linear(784, 8), nn.ReLU(), nn.Linear(8, 10))
+    tg.save(other.state_dict(), tmp_path / "model.npz")
+    proc = run_example("--eval-only", str(tmp_path / "model.npz"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in ("0.weight: shape (8, 784) in the state dict but (16, 784) in the model",
+                     "2.weight: shape (10, 8) in the state dict but (10, 16) in the model"):
+        assert fragment in lines[0]
 
 
 def test_existing_run_directory_is_not_touched(tmp_path):
