@@ -6,7 +6,10 @@
     python examples/fashion_mlp.py --eval-only runs/20261127-010203/model.npz
 
 Everything a run produces goes into its run directory: config.json, model.npz (the kept model:
-the last epoch's, or the best by validation with --keep), checkpoint.npz (resumable), metrics.csv, history.json, the plots and graph.svg.
+the last epoch's, or the best by validation with --keep), checkpoint.npz (resumable),
+metrics.csv, history.json, results.json, the plots and graph.svg. run_directory.py beside this
+file holds the run directory's states and lock, and reports failures as one line each (exit
+status 2 bad input, 1 failure while running, 130 interrupted; docs/training.md lists them).
 This file uses the public API only; it is one example on top of the framework.
 """
 from __future__ import annotations
@@ -15,12 +18,8 @@ import argparse
 import contextlib
 import json
 import os
-import re
-import signal
 import sys
-import threading
 import time
-import traceback
 import warnings
 from pathlib import Path
 
@@ -29,18 +28,14 @@ import numpy as np
 import tinygrad_mlp as tg
 from tinygrad_mlp import functional as F
 from tinygrad_mlp import nn, optim, viz
-# The package's atomic writer (temporary file, unique per process, then rename): every file of a
-# run directory is written whole or not at all.
-from tinygrad_mlp._atomic import atomic_write, remove_stale_temporaries
 from tinygrad_mlp.data import (CLASSES, DataLoader, FashionMNISTError, fit_normalization,
                                load_fashion_mnist, normalize, standardize_per_image, to_float,
                                train_val_split)
-from tinygrad_mlp.serialization import SerializationError
-from tinygrad_mlp.training import (CHECKPOINT_FILE, CheckpointError, DirectoryLock,
-                                   DirectoryLockedError, NonFiniteLossError,
-                                   check_checkpoint_config, evaluate, fit, load_checkpoint,
-                                   lock_owner)
-from tinygrad_mlp.training.lock import LOCK_FILE
+from tinygrad_mlp.training import CHECKPOINT_FILE, evaluate, fit
+
+# The run directory's states, lock and failure reports (examples/run_directory.py).
+from run_directory import (DEBUG_ENV, UsageError, checkpoint_epoch, hold, one_line, report,
+                           run_state, sigterm_as_interrupt, write_json)
 
 # The default configuration, chosen on the validation split (docs/fashion_mnist.md has the search).
 DEFAULTS = dict(hidden="512,256", activation="relu", dropout=0.2, batch_norm=False, epochs=40,
@@ -50,10 +45,6 @@ DEFAULTS = dict(hidden="512,256", activation="relu", dropout=0.2, batch_norm=Fal
                 input_dropout=0.0, keep="last")
 QUICK = dict(epochs=3)
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
-
-
-class UsageError(Exception):
-    """A bad argument or file: reported as one line, without a traceback."""
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -209,56 +200,6 @@ def prepare_data(config: dict, data_dir=None, download=True):
 
 
 # ------------------------------------------------------------------------ run directory
-#
-# A run directory is always in one of these states, and each command knows what to do with each:
-#   fresh      absent, or empty (but for what an interrupted start leaves: a lock file, temporaries)
-#   started    config.json but no checkpoint yet: the run stopped before its first epoch ended
-#   resumable  config.json and checkpoint.npz, no results.json
-#   finished   results.json too (it is written last)
-#   foreign    anything else: not a run directory of this example; never touched
-
-RUN_FILES = ("config.json", "checkpoint.npz", "history.json", "metrics.csv", "model.npz",
-             "results.json", "curves.png", "weights.png", "confusion_matrix.png",
-             "predictions.png", "graph.svg", "graph.dot")
-# What atomic_write names its temporary files (.NAME.<12 hex digits>.tmp): an interrupted write
-# may leave one behind.
-_TEMPORARY = re.compile(r"\.(%s)\.[0-9a-f]{12}\.tmp\Z" % "|".join(map(re.escape, RUN_FILES)))
-
-
-def run_state(path: Path) -> str:
-    if not path.exists():
-        return "fresh"
-    if not path.is_dir():
-        return "foreign"
-    names = {p.name for p in path.iterdir()}
-    leftovers = {n for n in names if n == LOCK_FILE or _TEMPORARY.match(n)}
-    ours = names - leftovers
-    if not ours:
-        return "fresh"
-    if "config.json" not in ours or not ours <= set(RUN_FILES):
-        return "foreign"
-    if "checkpoint.npz" not in ours:
-        return "started" if ours == {"config.json"} else "foreign"
-    return "finished" if "results.json" in ours else "resumable"
-
-
-def checkpoint_epoch(run_dir: Path, config=None):
-    """Epochs done by the run's checkpoint; None if there is none. A damaged one, or (given the
-    config) one written under another configuration, is a UsageError naming the file."""
-    path = run_dir / CHECKPOINT_FILE
-    if not path.is_file():
-        return None
-    try:
-        checkpoint = load_checkpoint(path)
-        if config is not None:
-            check_checkpoint_config(checkpoint, fingerprint(config), path)
-        return int(checkpoint["epoch"])
-    except (CheckpointError, SerializationError, KeyError, TypeError, ValueError) as e:
-        message = one_line(e)
-        if not message.startswith("cannot resume"):
-            message = f"cannot resume from {path}: {message}"
-        raise UsageError(f"{message}; nothing was changed")
-
 
 def plan_run(args):
     """``(run_dir, config, resume)`` for a training command, from the run directory's state; a
@@ -275,7 +216,7 @@ def plan_run(args):
                              f"needs config.json, and holds nothing else but the run's files); "
                              f"nothing in it was touched")
         config = read_config(run_dir)
-        done = checkpoint_epoch(run_dir, config)
+        done = checkpoint_epoch(run_dir, fingerprint(config))
         if done is not None and done > config["epochs"]:
             raise UsageError(f"--resume: {run_dir / CHECKPOINT_FILE} has {done} epochs done, "
                              f"but config.json asks for {config['epochs']}; nothing was changed")
@@ -302,48 +243,17 @@ def plan_run(args):
 
 @contextlib.contextmanager
 def locked_run(args):
-    """Plan the run, then hold the run directory's lock while it runs: a second process on the
-    same directory is refused. Yields ``(run_dir, config, mode)``."""
+    """Plan the run, then hold the run directory's lock while it runs. Yields
+    ``(run_dir, config, mode)``."""
     run_dir, config, mode = plan_run(args)
-    owner = lock_owner(run_dir)
-    if owner is not None:
-        raise RunFailure(str(DirectoryLockedError(str(run_dir), owner or None)))
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        lock = DirectoryLock(run_dir).acquire()
-    except DirectoryLockedError as e:
-        raise RunFailure(str(e)) from None
-    except OSError as e:
-        raise RunFailure(f"cannot write in {run_dir}: {e.strerror or e}; nothing was trained")
-    try:
-        # Planned again under the lock: another process may have changed the directory between.
+
+    def recheck():  # planned again under the lock: another process may have changed it between
         if plan_run(args)[2] != mode:
             raise UsageError(f"{run_dir} was changed by another process while this one started; "
                              f"nothing was changed")
-        check_writable(run_dir)
-        removed = remove_stale_temporaries(run_dir, RUN_FILES) if mode != "new" else []
-        if removed:
-            print(f"removed {len(removed)} temporary file(s) an interrupted run left in "
-                  f"{run_dir}", flush=True)
+
+    with hold(run_dir, recheck, clean=mode != "new"):
         yield run_dir, config, mode
-    finally:
-        lock.release()
-
-
-def check_writable(run_dir: Path):
-    """Write and remove a file, so an unwritable directory is found before any training."""
-    probe = run_dir / ".write-test"
-    try:
-        with atomic_write(probe) as f:
-            f.write("tinygrad_mlp\n")
-        probe.unlink()
-    except OSError as e:
-        raise RunFailure(f"cannot write in {run_dir}: {e.strerror or e}; nothing was trained")
-
-
-def write_json(path: Path, obj):
-    with atomic_write(path) as f:
-        f.write(json.dumps(obj, indent=2) + "\n")
 
 
 def read_config(run_dir: Path) -> dict:
@@ -469,115 +379,25 @@ def run_training(args) -> int:
     return 0
 
 
-# ------------------------------------------------------------------------ failures
-#
-# Every expected failure is one line on stderr (the traceback too with --debug or
-# TINYGRAD_MLP_DEBUG=1) and an exit status: 2 a bad argument or input file, 1 a failure while
-# running, 130 interrupted (Ctrl-C or SIGTERM). docs/training.md lists the messages.
-
-EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-DEBUG_ENV = "TINYGRAD_MLP_DEBUG"
-
-
-class RunFailure(Exception):
-    """A failure while running (exit status 1), reported as one line."""
-
-
-def one_line(error) -> str:
-    """The whole message of ``error`` on one line: its lines joined by "; "."""
-    text = ""
-    for line in str(error).splitlines():
-        line = " ".join(line.split())
-        if line:
-            text += ("" if not text else " " if text.endswith(":") else "; ") + line
-    return text
-
-
-def checkpoint_note(run_dir) -> str:
-    """What the run directory's checkpoint holds, for a message after a failure."""
-    if run_dir is None or not (run_dir / "config.json").is_file():
-        return "no checkpoint has been written"
-    try:
-        done = checkpoint_epoch(run_dir)
-    except UsageError:
-        done = None
-    if done is None:
-        return f"no checkpoint has been written yet (continue with --resume {run_dir}, which " \
-               f"starts again from epoch 0)"
-    return f"the last checkpoint ({run_dir / CHECKPOINT_FILE}, epoch {done}) is intact " \
-           f"(continue with --resume {run_dir})"
-
-
-def interrupted_message(run_dir) -> str:
-    if run_dir is None or not (run_dir / "config.json").is_file():
-        return "interrupted before a run started; nothing to resume"
-    try:
-        done = checkpoint_epoch(run_dir) or 0
-    except UsageError:
-        done = 0
-    when = f"after epoch {done}" if done else "before epoch 1 ended"
-    return f"stopped {when}; continue with --resume {run_dir}"
-
-
-def failure(error, run_dir):
-    """``(exit status, message)`` for an expected error; None for anything else (a bug)."""
-    if isinstance(error, KeyboardInterrupt):
-        return EXIT_INTERRUPTED, interrupted_message(run_dir)
-    if isinstance(error, UsageError):
-        return EXIT_USAGE, one_line(error)
-    if isinstance(error, RunFailure):
-        return EXIT_FAILURE, one_line(error)
-    if isinstance(error, (CheckpointError, SerializationError)):
-        return EXIT_USAGE, f"{one_line(error)}; nothing was changed"
-    if isinstance(error, NonFiniteLossError):
-        again = f"--out {run_dir}" if error.checkpoint_epoch is None else "another --out"
-        return EXIT_FAILURE, (f"{one_line(error).removeprefix('fit: ')}; start again with other "
-                              f"options (a lower --lr, say) and {again}")
-    if isinstance(error, OSError):
-        where = error.filename or "a file"
-        if error.filename2:
-            where = f"{error.filename} -> {error.filename2}"
-        what = error.strerror or one_line(error)
-        return EXIT_FAILURE, f"cannot write {where}: {what}; {checkpoint_note(run_dir)}"
-    return None
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     if not debug:  # numpy's overflow warnings before a NaN loss: the one-line error says it all
         warnings.simplefilter("ignore", RuntimeWarning)
     run_dir = None
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # stop as Ctrl-C does
-    try:
-        if args.eval_only:
-            summary = eval_only(Path(args.eval_only), args)
-            print(f"test accuracy {summary['test_accuracy']:.4f}  test loss "
-                  f"{summary['test_loss']:.4f}")
-            return 0
-        if not args.resume and not args.out:
-            args.out = str(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
-        run_dir = Path(args.resume or args.out)
-        return run_training(args)
-    except (Exception, KeyboardInterrupt) as error:
-        known = failure(error, run_dir)
-        if known is None:
-            raise
-        status, message = known
-        if debug:
-            traceback.print_exc()
-        print(f"fashion_mlp.py: {'error: ' if status != EXIT_INTERRUPTED else ''}{message}",
-              file=sys.stderr, flush=True)
-        return status
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    with sigterm_as_interrupt():
+        try:
+            if args.eval_only:
+                summary = eval_only(Path(args.eval_only), args)
+                print(f"test accuracy {summary['test_accuracy']:.4f}  test loss "
+                      f"{summary['test_loss']:.4f}")
+                return 0
+            if not args.resume and not args.out:
+                args.out = str(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+            run_dir = Path(args.resume or args.out)
+            return run_training(args)
+        except (Exception, KeyboardInterrupt) as error:
+            return report(error, run_dir, debug, "fashion_mlp.py")
 
 
 if __name__ == "__main__":

@@ -259,6 +259,7 @@ def replace(src, dst, *args, **kwargs):
     return real_replace(src, dst, *args, **kwargs)
 os.replace = replace
 sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))  # as running the script itself would
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
