@@ -34,8 +34,8 @@ from tinygrad_mlp.data import (CLASSES, DataLoader, FashionMNISTError, fit_norma
 from tinygrad_mlp.training import CHECKPOINT_FILE, evaluate, fit
 
 # The run directory's states, lock and failure reports (examples/run_directory.py).
-from run_directory import (DEBUG_ENV, UsageError, checkpoint_epoch, hold, one_line, report,
-                           run_state, sigterm_as_interrupt, write_json)
+from run_directory import (DEBUG_ENV, UsageError, checkpoint_epoch, hold, one_line,
+                           refuse_if_in_use, report, run_state, sigterm_as_interrupt, write_json)
 
 # The default configuration, chosen on the validation split (docs/fashion_mnist.md has the search).
 DEFAULTS = dict(hidden="512,256", activation="relu", dropout=0.2, batch_norm=False, epochs=40,
@@ -245,6 +245,7 @@ def plan_run(args):
 def locked_run(args):
     """Plan the run, then hold the run directory's lock while it runs. Yields
     ``(run_dir, config, mode)``."""
+    refuse_if_in_use(Path(args.resume or args.out))  # whatever state the directory is in
     run_dir, config, mode = plan_run(args)
 
     def recheck():  # planned again under the lock: another process may have changed it between

@@ -85,15 +85,20 @@ def checkpoint_epoch(run_dir: Path, config=None):
         raise UsageError(f"{message}; nothing was changed")
 
 
+def refuse_if_in_use(run_dir: Path):
+    """A RunFailure naming the pid if a live process holds the run directory's lock."""
+    owner = lock_owner(run_dir)
+    if owner is not None:
+        raise RunFailure(str(DirectoryLockedError(str(run_dir), owner or None)))
+
+
 @contextlib.contextmanager
 def hold(run_dir: Path, recheck=None, clean=True):
     """Hold the run directory's lock while the block runs, so a second process on the same
     directory is refused. Under the lock: ``recheck()`` (the directory may have changed since it
     was looked at), a check that the directory is writable, and, with ``clean``, the removal of
     the temporary files an interrupted process left for the run's files."""
-    owner = lock_owner(run_dir)
-    if owner is not None:
-        raise RunFailure(str(DirectoryLockedError(str(run_dir), owner or None)))
+    refuse_if_in_use(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         lock = DirectoryLock(run_dir).acquire()

@@ -152,6 +152,10 @@ def test_an_interrupted_run_says_how_to_continue(tmp_path):
     proc = start("--out", run_dir, "--epochs", "500", "--hidden", "16", "--batch-size", "250",
                  "--no-progress")
     wait_until(lambda: (run_dir / "checkpoint.npz").exists(), proc, "first checkpoint")
+    # Past its first checkpoint too, a second process is refused, naming the first.
+    other = run("--out", run_dir, "--epochs", "1", *TINY)
+    assert other.returncode == 1
+    assert f"{run_dir} is in use by process {proc.pid}" in one_line(other.stderr)
     status, err = finish(proc, signal.SIGINT)
     assert status == 130
     done = load_checkpoint(run_dir)["epoch"]
