@@ -225,6 +225,11 @@ def test_the_cosine_schedule_cannot_be_stretched_by_raising_epochs(tmp_path, fin
     line = one_line(proc.stderr)
     assert "epochs is (absent) in the checkpoint, 3 in this run" in line
     assert "schedule is \"none\" in the checkpoint, \"cosine\" in this run" in line
+    # The environment variable shows the traceback as --debug does.
+    proc = subprocess.run([sys.executable, str(EXAMPLE), "--resume", str(run_dir)],
+                          capture_output=True, text=True, timeout=TIMEOUT,
+                          env=dict(env(), TINYGRAD_MLP_DEBUG="1"))
+    assert proc.returncode == 2 and "Traceback" in proc.stderr and "CheckpointError" in proc.stderr
 
 
 def test_finished_and_unfinished_runs_are_not_overwritten(tmp_path, finished_run):
