@@ -359,10 +359,14 @@ def eval_only(model_path: Path, args) -> dict:
 def run_training(args) -> int:
     with locked_run(args) as (run_dir, config, mode):
         if mode == "finished":
-            results = json.loads((run_dir / "results.json").read_text())
+            try:
+                results = json.loads((run_dir / "results.json").read_text())
+                accuracy = f"{results['test_accuracy']:.4f}"
+            except (OSError, ValueError, KeyError, TypeError):
+                accuracy = "unknown (results.json is unreadable)"
             print(f"{run_dir} is finished: {config['epochs']} of {config['epochs']} epochs, test "
-                  f"accuracy {results.get('test_accuracy', float('nan')):.4f}; nothing to do "
-                  f"(raise \"epochs\" in its config.json to train on)")
+                  f"accuracy {accuracy}; nothing to do (raise \"epochs\" in its config.json to "
+                  f"train on)")
             return 0
         if mode == "restart":
             print(f"{run_dir} has no checkpoint yet (the run stopped before its first epoch "

@@ -218,7 +218,7 @@ def report(error, run_dir, debug: bool, prog: str) -> int:
         raise error
     status, message = known
     if debug:
-        traceback.print_exception(error)
+        traceback.print_exception(type(error), error, error.__traceback__)
     print(f"{prog}: {'error: ' if status != EXIT_INTERRUPTED else ''}{message}",
           file=sys.stderr, flush=True)
     return status
