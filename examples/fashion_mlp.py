@@ -9,16 +9,21 @@
 
 Everything a run produces goes into its run directory: config.json, model.npz (the kept model:
 the last epoch's, or the best by validation with --keep; self-contained, see fashion_deploy.py),
-checkpoint.npz (resumable), metrics.csv, history.json, the plots and graph.svg.
+checkpoint.npz (resumable), metrics.csv, history.json, results.json, the plots and graph.svg.
+run_directory.py beside this file holds the run directory's states and lock, and reports failures
+as one line each (exit status 2 bad input, 1 failure while running, 130 interrupted;
+docs/training.md lists them).
 This file uses the public API only; it is one example on top of the framework.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +33,15 @@ from tinygrad_mlp import functional as F
 from tinygrad_mlp import nn, optim, viz
 from tinygrad_mlp.data import (CLASSES, DataLoader, FashionMNISTError, load_fashion_mnist,
                                to_float, train_val_split)
-from tinygrad_mlp.training import evaluate, fit
+from tinygrad_mlp.training import CHECKPOINT_FILE, evaluate, fit
 
-if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # fashion_deploy.py is beside us
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # our helper modules are beside us
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fashion_deploy  # noqa: E402  (model files, --predict, --export-onnx)
+# The run directory's states, lock and failure reports (examples/run_directory.py).
+from run_directory import (DEBUG_ENV, UsageError, checkpoint_epoch, hold,
+                           refuse_if_in_use, report, run_state, sigterm_as_interrupt, write_json)
+
 
 # The default configuration, chosen on the validation split (docs/fashion_mnist.md has the search).
 DEFAULTS = dict(hidden="512,256", activation="relu", dropout=0.2, batch_norm=False, epochs=40,
@@ -53,10 +62,6 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
             text += f" (default: {DEFAULTS[action.dest]}" + \
                 (f"; --quick: {QUICK[action.dest]})" if action.dest in QUICK else ")")
         return text
-
-
-class UsageError(Exception):
-    """A bad argument or file: reported as one line, without a traceback."""
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -98,6 +103,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true", help="no progress output per epoch")
     p.add_argument("--no-download", action="store_true", help="never download the data")
     fashion_deploy.add_arguments(p)
+    p.add_argument("--debug", action="store_true",
+                   help=f"show the traceback of a failure (or set {DEBUG_ENV}=1)")
     return p.parse_args(argv)
 
 
@@ -215,20 +222,60 @@ def prepare_data(config: dict, data_dir=None, download=True):
 
 # ------------------------------------------------------------------------ run directory
 
-def new_run_dir(out) -> Path:
-    """A fresh run directory; an existing one that holds anything is refused, never reused."""
-    path = Path(out) if out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise UsageError(f"{path} already exists and is not empty; nothing in it was touched. "
-                         f"Pass --resume {path} to continue that run, or choose another --out")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def plan_run(args):
+    """``(run_dir, config, resume)`` for a training command, from the run directory's state; a
+    state the command cannot act on is a UsageError, raised before anything is touched."""
+    if args.resume:
+        run_dir = Path(args.resume)
+        state = run_state(run_dir)
+        if state == "fresh":
+            what = "does not exist" if not run_dir.exists() else "is empty"
+            raise UsageError(f"--resume: {run_dir} {what}: no config.json or {CHECKPOINT_FILE} "
+                             f"to resume from; start a run there with --out {run_dir}")
+        if state == "foreign":
+            raise UsageError(f"--resume: {run_dir} is not a run directory of this example (it "
+                             f"needs config.json, and holds nothing else but the run's files); "
+                             f"nothing in it was touched")
+        config = read_config(run_dir)
+        done = checkpoint_epoch(run_dir, fingerprint(config))
+        if done is not None and done > config["epochs"]:
+            raise UsageError(f"--resume: {run_dir / CHECKPOINT_FILE} has {done} epochs done, "
+                             f"but config.json asks for {config['epochs']}; nothing was changed")
+        if state == "finished" and done == config["epochs"]:
+            return run_dir, config, "finished"
+        return run_dir, config, "resume" if done is not None else "restart"
+    config = resolve_config(args)
+    run_dir = Path(args.out)
+    state = run_state(run_dir)
+    if state == "started":
+        return run_dir, config, "rerun"
+    if state == "resumable":
+        raise UsageError(f"{run_dir} holds an unfinished run; continue it with --resume "
+                         f"{run_dir}, or choose another --out; nothing in it was touched")
+    if state == "finished":
+        raise UsageError(f"{run_dir} holds a finished run (evaluate it with --eval-only "
+                         f"{run_dir / 'model.npz'}); choose another --out; nothing in it was "
+                         f"touched")
+    if state == "foreign":
+        raise UsageError(f"{run_dir} already exists and is not empty; nothing in it was touched. "
+                         f"Pass --resume {run_dir} to continue that run, or choose another --out")
+    return run_dir, config, "new"
 
 
-def write_json(path: Path, obj):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+@contextlib.contextmanager
+def locked_run(args):
+    """Plan the run, then hold the run directory's lock while it runs. Yields
+    ``(run_dir, config, mode)``."""
+    refuse_if_in_use(Path(args.resume or args.out))  # whatever state the directory is in
+    run_dir, config, mode = plan_run(args)
+
+    def recheck():  # planned again under the lock: another process may have changed it between
+        if plan_run(args)[2] != mode:
+            raise UsageError(f"{run_dir} was changed by another process while this one started; "
+                             f"nothing was changed")
+
+    with hold(run_dir, recheck, clean=mode != "new"):
+        yield run_dir, config, mode
 
 
 def read_config(run_dir: Path) -> dict:
@@ -239,10 +286,22 @@ def read_config(run_dir: Path) -> dict:
         raise UsageError(f"{path} not found: is {run_dir} a run directory of this example?")
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read {path}: {e}")
+    if not isinstance(saved, dict):
+        raise UsageError(f"cannot read {path}: expected a JSON object, got "
+                         f"{type(saved).__name__}")
     config = dict(DEFAULTS)
     config.update({k: v for k, v in saved.items() if k in DEFAULTS})
     check_config(config)
     return config
+
+
+def fingerprint(config: dict) -> dict:
+    """The settings a checkpoint must have been written under to be resumed: all of them, but
+    the number of epochs when the schedule does not depend on it (a run may then be extended by
+    raising "epochs" in config.json; the cosine schedule's length is the number of epochs)."""
+    if config["schedule"] == "cosine":
+        return dict(config)
+    return {k: v for k, v in config.items() if k != "epochs"}
 
 
 # ------------------------------------------------------------------------ the commands
@@ -250,6 +309,7 @@ def read_config(run_dir: Path) -> dict:
 def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
     ds, train_set, val_set, test_set, preprocessing = prepare_data(config, args.data_dir,
                                                                    not args.no_download)
+    tg.manual_seed(config["seed"])  # the default generator is in the checkpoint: seed it too
     rng = np.random.default_rng(config["seed"])
     model = build_model(config, rng)
     optimizer = build_optimizer(config, list(model.parameters()))
@@ -271,7 +331,8 @@ def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
     history = fit(model, loss_fn, optimizer, train_loader, config["epochs"],
                   val_loader=val_loader, scheduler=scheduler, checkpoint_dir=run_dir,
                   progress=not args.no_progress, l2=config["l2"], resume=resume,
-                  monitor=config["keep"] if keep_best else "val_loss", restore_best=keep_best)
+                  monitor=config["keep"] if keep_best else "val_loss", restore_best=keep_best,
+                  config=fingerprint(config))
     seconds = time.time() - started
     result = evaluate(model, test_loader)
     fashion_deploy.save_model(run_dir / "model.npz", model, config, preprocessing,
@@ -285,8 +346,8 @@ def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
                              f"training loss, cross-entropy with label smoothing {smoothing}",
                    kept_epoch=kept, epochs=config["epochs"],
                    train_seconds=round(seconds, 1))
-    write_json(run_dir / "results.json", summary)
     write_figures(model, history, result, test_set, run_dir, smoothing)
+    write_json(run_dir / "results.json", summary)  # last: a run with results.json is finished
     return summary
 
 
@@ -335,41 +396,65 @@ def eval_only(model_path: Path, args) -> dict:
     return dict(test_accuracy=result.accuracy, test_loss=result.loss)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    if args.predict:
-        return fashion_deploy.run_predict(args, build_model, DEFAULTS)
-    try:
-        if args.eval_only:
-            summary = eval_only(Path(args.eval_only), args)
-            print(f"test accuracy {summary['test_accuracy']:.4f}  test loss "
-                  f"{summary['test_loss']:.4f}")
+def run_training(args) -> int:
+    with locked_run(args) as (run_dir, config, mode):
+        if mode == "finished":
+            try:
+                results = json.loads((run_dir / "results.json").read_text())
+                accuracy = f"{results['test_accuracy']:.4f}"
+            except (OSError, ValueError, KeyError, TypeError):
+                accuracy = "unknown (results.json is unreadable)"
+            print(f"{run_dir} is finished: {config['epochs']} of {config['epochs']} epochs, test "
+                  f"accuracy {accuracy}; nothing to do (raise \"epochs\" in its config.json to "
+                  f"train on)")
             return 0
-        if args.export_onnx:  # a bad path is refused now rather than after the training
-            fashion_deploy.check_export_path(args.export_onnx)
-        if args.resume:
-            run_dir = Path(args.resume)
-            if not (run_dir / "checkpoint.npz").is_file():
-                raise UsageError(f"--resume: {run_dir} holds no checkpoint.npz to resume from")
-            config = read_config(run_dir)
-        else:
-            config = resolve_config(args)
-            run_dir = new_run_dir(args.out)
+        if mode == "restart":
+            print(f"{run_dir} has no checkpoint yet (the run stopped before its first epoch "
+                  f"ended): starting it again from epoch 0 with its config.json", flush=True)
+        elif mode == "rerun":
+            print(f"{run_dir} holds a run that stopped before its first epoch ended: starting "
+                  f"a new run in it with the options given", flush=True)
+        if mode in ("new", "rerun"):
             write_json(run_dir / "config.json", config)
-        summary = train(config, run_dir, args, resume=bool(args.resume))
+        summary = train(config, run_dir, args, resume=mode == "resume")
         if args.export_onnx:
             model, metadata = fashion_deploy.load_model(run_dir / "model.npz", build_model,
                                                         DEFAULTS)
             fashion_deploy.export_onnx(model, metadata, fashion_deploy.check_export_path(
                 args.export_onnx))
-    except (UsageError, fashion_deploy.DeployError) as e:
-        print(f"fashion_mlp.py: error: {e}", file=sys.stderr)
-        return 2
     print(f"test accuracy {summary['test_accuracy']:.4f} (model of epoch {summary['kept_epoch']}, "
           f"{summary['train_seconds']:.0f} s of training)\neverything is in {run_dir}/: "
           f"config.json model.npz checkpoint.npz metrics.csv history.json results.json "
           f"curves.png weights.png confusion_matrix.png predictions.png graph.svg")
     return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if not debug:  # numpy's overflow warnings before a NaN loss: the one-line error says it all
+        warnings.simplefilter("ignore", RuntimeWarning)
+    if args.predict:
+        return fashion_deploy.run_predict(args, build_model, DEFAULTS)
+    run_dir = None
+    with sigterm_as_interrupt():
+        try:
+            if args.eval_only:
+                summary = eval_only(Path(args.eval_only), args)
+                print(f"test accuracy {summary['test_accuracy']:.4f}  test loss "
+                      f"{summary['test_loss']:.4f}")
+                return 0
+            if args.export_onnx:  # a bad path is refused now rather than after the training
+                fashion_deploy.check_export_path(args.export_onnx)
+            if not args.resume and not args.out:
+                args.out = str(Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+            run_dir = Path(args.resume or args.out)
+            return run_training(args)
+        except fashion_deploy.DeployError as error:  # a bad model file or export path
+            print(f"fashion_mlp.py: error: {error}", file=sys.stderr)
+            return 2
+        except (Exception, KeyboardInterrupt) as error:
+            return report(error, run_dir, debug, "fashion_mlp.py")
 
 
 if __name__ == "__main__":

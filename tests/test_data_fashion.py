@@ -358,6 +358,67 @@ def test_unreachable_server_lists_places_and_apt_command(tmp_path, isolated):
     assert os.listdir(cache) == []
 
 
+@pytest.fixture
+def trickling_server():
+    """A local server (loopback only) that answers every request with headers promising 10,000
+    bytes, then sends one byte every 0.1 s: each read arrives well within any per-read timeout,
+    the whole never. Bounded: it stops after 200 bytes or when the client hangs up."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    stop = threading.Event()
+
+    def serve_one():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n")
+            for _ in range(200):
+                if stop.wait(0.1):
+                    return
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/data/"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=30)
+
+
+def test_a_trickling_download_stops_at_its_deadline_and_leaves_nothing(trickling_server,
+                                                                        isolated):
+    fake = FakeSet(20)
+    with pytest.raises(DatasetNotFoundError) as e:
+        load_fashion_mnist(checksums=fake.checksums, base_url=trickling_server, timeout=5,
+                           deadline=1)
+    msg = str(e.value)
+    assert f"{trickling_server}{NAMES[0]}.gz: the download did not finish within its deadline " \
+           f"of 1 s" in msg and "nothing was saved" in msg
+    assert os.listdir(default_cache(isolated)) == []
+
+
+@pytest.mark.parametrize("kw", [dict(deadline=0), dict(timeout=-1), dict(deadline="10")])
+def test_timeout_and_deadline_must_be_positive(kw):
+    with pytest.raises(ValueError, match="must be a positive number of seconds"):
+        load_fashion_mnist(**kw)
+
+
+def test_the_default_deadline_is_the_documented_one():
+    import inspect
+    from pathlib import Path
+    assert inspect.signature(load_fashion_mnist).parameters["deadline"].default == 600
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
+    assert "deadline of 10 minutes" in " ".join(docs.split())
+
+
 # ------------------------------------------------------------------ the real data
 
 def test_real_debian_data(monkeypatch):

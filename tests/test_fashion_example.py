@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import tinygrad_mlp as tg
+from tinygrad_mlp import nn
 from tinygrad_mlp.data import DatasetNotFoundError, load_fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +66,19 @@ def test_unreadable_model_file(tmp_path):
     assert str(bad) in proc.stderr
 
 
+def test_a_model_that_does_not_fit_is_refused_with_the_whole_reason(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"hidden": "16", "dropout": 0.0}))
+    other = nn.Sequential(nn.Linear(784, 8), nn.ReLU(), nn.Linear(8, 10))
+    tg.save(other.state_dict(), tmp_path / "model.npz")
+    proc = run_example("--eval-only", str(tmp_path / "model.npz"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in ("0.weight: shape (8, 784) in the state dict but (16, 784) in the model",
+                     "2.weight: shape (10, 8) in the state dict but (10, 16) in the model"):
+        assert fragment in lines[0]
+
+
 def test_existing_run_directory_is_not_touched(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
@@ -79,7 +94,7 @@ def test_one_epoch_on_the_real_data_end_to_end(tmp_path):
     real_data_or_skip()
     out = tmp_path / "run"
     proc = run_example("--out", str(out), "--epochs", "1", "--hidden", "64",
-                       "--batch-size", "128", "--no-progress")
+                       "--batch-size", "128", "--schedule", "step", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     for name in ["config.json", "model.npz", "checkpoint.npz", "metrics.csv", "history.json",
                  "results.json", "curves.png", "weights.png", "confusion_matrix.png",
@@ -97,7 +112,8 @@ def test_one_epoch_on_the_real_data_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"test accuracy {results['test_accuracy']:.4f}" in proc.stdout
 
-    # A finished run resumed for more epochs continues rather than restarting.
+    # A finished run resumed for more epochs continues rather than restarting (the step
+    # schedule does not depend on the number of epochs; the cosine schedule would).
     config = json.loads((out / "config.json").read_text())
     config["epochs"] = 2
     (out / "config.json").write_text(json.dumps(config))

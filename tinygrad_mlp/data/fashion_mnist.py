@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import time
 import urllib.request
 from typing import NamedTuple
 
@@ -19,8 +20,8 @@ from .._atomic import atomic_write
 from .idx import IDXError, parse_idx, read_decompressed
 
 __all__ = ["load_fashion_mnist", "FashionMNIST", "FashionMNISTError", "ChecksumError",
-           "DatasetNotFoundError", "CLASSES", "FILES", "SHA256", "BASE_URL", "SYSTEM_DIR",
-           "ENV_VAR", "cache_dir"]
+           "DatasetNotFoundError", "DownloadTimeout", "DOWNLOAD_DEADLINE", "CLASSES", "FILES",
+           "SHA256", "BASE_URL", "SYSTEM_DIR", "ENV_VAR", "cache_dir"]
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -55,6 +56,7 @@ HOW_TO_GET = (
 )
 
 _CHUNK = 1 << 20
+DOWNLOAD_DEADLINE = 600.0  # seconds for the whole download (all missing files), by default
 
 
 class FashionMNISTError(RuntimeError):
@@ -146,13 +148,26 @@ def _load_dir(paths: dict, checksums: dict) -> FashionMNIST:
     return FashionMNIST(train[0], train[1], test[0], test[1], CLASSES)
 
 
-def _download_file(url: str, directory: str, name: str, expected: str, timeout: float) -> None:
+class DownloadTimeout(TimeoutError):
+    """The download did not finish before its overall deadline."""
+
+
+def _download_file(url: str, directory: str, name: str, expected: str, timeout: float,
+                   ends_at: float, deadline: float) -> None:
     """Fetch ``url`` into ``directory/name.gz``, visible under that name only once verified."""
-    # Network errors, bad checksums and Ctrl-C alike leave no partial file behind.
+    # Network errors, bad checksums, the deadline and Ctrl-C alike leave no partial file behind.
     with atomic_write(os.path.join(directory, name + ".gz"), "wb") as out, \
             urllib.request.urlopen(url, timeout=timeout) as resp:
-        while chunk := resp.read(_CHUNK):
+        received = 0
+        # read1 returns what one socket read brings, so the deadline is checked however slowly
+        # the bytes trickle in (read(n) would wait for all n of them).
+        while chunk := resp.read1(_CHUNK):
             out.write(chunk)
+            received += len(chunk)
+            if time.monotonic() > ends_at:
+                raise DownloadTimeout(f"{url}: the download did not finish within its deadline "
+                                      f"of {deadline:g} s ({received} bytes received); nothing "
+                                      f"was saved")
         out.flush()
         try:
             actual = hashlib.sha256(read_decompressed(out.name)).hexdigest()
@@ -167,7 +182,8 @@ def _download_file(url: str, directory: str, name: str, expected: str, timeout: 
 
 def load_fashion_mnist(root=None, download: bool = True, *, checksums: dict | None = None,
                        base_url: str | None = None, system_dir=None,
-                       timeout: float = 30.0) -> FashionMNIST:
+                       timeout: float = 30.0,
+                       deadline: float = DOWNLOAD_DEADLINE) -> FashionMNIST:
     """Load Fashion-MNIST: uint8 images ``(N, 28, 28)``, int64 labels, the 10 class names.
 
     Places, in order (the first that holds all four files is used):
@@ -177,7 +193,9 @@ def load_fashion_mnist(root=None, download: bool = True, *, checksums: dict | No
     3. the cache, ``$XDG_CACHE_HOME/tinygrad_mlp/fashion-mnist`` (default ``~/.cache/...``);
     4. ``system_dir`` (default ``SYSTEM_DIR``, where Debian's ``dataset-fashion-mnist`` puts it);
     5. if ``download``, the files missing from the cache are fetched from ``base_url`` (default
-       ``BASE_URL``) into it.
+       ``BASE_URL``) into it: ``timeout`` seconds at most for each network read, and
+       ``deadline`` seconds (default ``DOWNLOAD_DEADLINE``, 10 minutes) for the whole download;
+       past either, the download stops and nothing of the unfinished file is kept.
 
     A directory may hold each file as ``NAME.gz`` or raw ``NAME``. Every file is verified by the
     SHA-256 of its decompressed content against ``checksums`` (default ``SHA256``); a mismatch
@@ -190,6 +208,10 @@ def load_fashion_mnist(root=None, download: bool = True, *, checksums: dict | No
     if unknown:
         raise ValueError(f"checksums= must have an entry for each of {FILES}; missing "
                          f"{sorted(unknown)}")
+    for label, value in (("timeout", timeout), ("deadline", deadline)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"load_fashion_mnist: {label} must be a positive number of "
+                             f"seconds; got {value!r}")
     base_url = BASE_URL if base_url is None else base_url
     system_dir = SYSTEM_DIR if system_dir is None else os.fspath(system_dir)
     cache = cache_dir()
@@ -213,10 +235,12 @@ def load_fashion_mnist(root=None, download: bool = True, *, checksums: dict | No
     if download:
         try:
             os.makedirs(cache, exist_ok=True)
+            ends_at = time.monotonic() + deadline
             for name in FILES:
                 if _find_file(cache, name) is None:
                     url = base_url.rstrip("/") + "/" + name + ".gz"
-                    _download_file(url, cache, name, checksums[name], timeout)
+                    _download_file(url, cache, name, checksums[name], timeout, ends_at,
+                                   deadline)
         except ChecksumError:
             raise
         except (OSError, http.client.HTTPException, ValueError) as e:

@@ -82,7 +82,8 @@ class DataLoader:
         if self._resume is not None:
             start_state, start = self._resume
             self._resume = None
-            self.rng.bit_generator.state = copy.deepcopy(start_state)
+            if start_state is not None:
+                self.rng.bit_generator.state = copy.deepcopy(start_state)
         else:
             start_state, start = self.rng.bit_generator.state, 0
         order = self.rng.permutation(len(self.x)) if self.shuffle else None
@@ -99,7 +100,8 @@ class DataLoader:
             yield Tensor(xb), Tensor(yb)
 
     def state_dict(self) -> dict:
-        """The RNG state and position in the epoch, as JSON-serialisable data."""
+        """The RNG state (None when not shuffling) and position in the epoch, as
+        JSON-serialisable data."""
         in_epoch = self._epoch_rng_state is not None and 0 < self._position < len(self)
         if self._resume is not None:
             state, position = self._resume
@@ -108,6 +110,8 @@ class DataLoader:
             state, position = self._epoch_rng_state, self._position
         else:
             state, position = self.rng.bit_generator.state, 0
+        if not self.shuffle:  # no order is drawn: the generator is not part of this loader's state
+            state = None
         return {"rng_state": copy.deepcopy(state), "position": position,
                 "num_samples": len(self.x), "batch_size": self.batch_size,
                 "shuffle": self.shuffle, "drop_last": self.drop_last}
@@ -128,6 +132,10 @@ class DataLoader:
             raise ValueError(f"DataLoader.load_state_dict: position must be an int in "
                              f"0..{len(self)}, got {position!r}")
         rng_state = state["rng_state"]
+        if not self.shuffle:  # nothing to restore but the position (older states carry a state)
+            self._resume = (None, position)
+            self._epoch_rng_state, self._position = None, 0
+            return
         kind = type(self.rng.bit_generator).__name__
         if not isinstance(rng_state, dict) or rng_state.get("bit_generator") != kind:
             got = rng_state.get("bit_generator") if isinstance(rng_state, dict) else rng_state

@@ -7,6 +7,8 @@ would have drawn.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 
 import numpy as np
@@ -15,7 +17,7 @@ from .._random import get_rng_state, set_rng_state
 from ..serialization import load, save
 
 __all__ = ["CHECKPOINT_FILE", "load_checkpoint", "save_checkpoint", "restore_checkpoint",
-           "CheckpointError"]
+           "check_checkpoint_config", "CheckpointError"]
 
 CHECKPOINT_FILE = "checkpoint.npz"
 FORMAT = "tinygrad_mlp.training.checkpoint"
@@ -34,15 +36,49 @@ def _module_rngs(model):
             yield name, rng
 
 
+def config_text(config, who: str = "fit"):
+    """``config`` (a dict of JSON values: the settings that define a run) as canonical JSON text,
+    or None for None; what a checkpoint stores and compares on resume."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise TypeError(f"{who}: config must be a dict of JSON values (or None); got "
+                        f"{type(config).__name__}")
+    try:
+        return json.dumps(config, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{who}: config must be a dict of JSON values (numbers, strings, bools, "
+                        f"None, lists, dicts); {e}") from None
+
+
+def config_fingerprint(text) -> str | None:
+    """The SHA-256 of ``config_text`` output (None for None)."""
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _config_differences(saved: dict, mine: dict) -> str:
+    missing = object()
+    parts = []
+    for key in sorted(set(saved) | set(mine)):
+        a, b = saved.get(key, missing), mine.get(key, missing)
+        if a != b:
+            show = lambda v: "(absent)" if v is missing else json.dumps(v)  # noqa: E731
+            parts.append(f"{key} is {show(a)} in the checkpoint, {show(b)} in this run")
+    return "; ".join(parts)
+
+
 def _callback_key(i: int, callback) -> str:
     return f"{i}:{type(callback).__name__}"
 
 
 def save_checkpoint(path, *, epoch, stopped, model, optimizer, scheduler, train_loader,
-                    val_loader, callbacks, history):
+                    val_loader, callbacks, history, config=None):
     """Write the state after ``epoch`` finished epochs to ``path``."""
+    text = config_text(config, "save_checkpoint")
     checkpoint = {
         "format": FORMAT, "version": VERSION, "epoch": int(epoch), "stopped": bool(stopped),
+        # The run's settings, so that a resume under other settings is refused by name.
+        "config": text, "config_sha256": config_fingerprint(text),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": None if scheduler is None else scheduler.state_dict(),
@@ -65,8 +101,9 @@ def _loader_state(loader):
 
 def load_checkpoint(path) -> dict:
     """The checkpoint at ``path`` (a ``checkpoint.npz`` or the directory holding one) as a dict:
-    ``epoch``, ``stopped``, ``model``, ``optimizer``, ``scheduler``, ``train_loader``,
-    ``val_loader``, ``module_rngs``, ``callbacks``, ``history``."""
+    ``epoch``, ``stopped``, ``config`` (JSON text or None), ``config_sha256``, ``model``,
+    ``optimizer``, ``scheduler``, ``train_loader``, ``val_loader``, ``module_rngs``,
+    ``default_rng``, ``callbacks``, ``history``."""
     path = os.fspath(path)
     if os.path.isdir(path):
         path = os.path.join(path, CHECKPOINT_FILE)
@@ -80,13 +117,39 @@ def load_checkpoint(path) -> dict:
     return checkpoint
 
 
-def restore_checkpoint(checkpoint: dict, path, *, model, optimizer, scheduler, train_loader,
-                       val_loader, callbacks):
-    """Load ``checkpoint`` into the objects of the run that continues it; every mismatch raises
-    ``CheckpointError`` naming the part and ``path``."""
+def check_checkpoint_config(checkpoint: dict, config, path):
+    """Raise ``CheckpointError`` unless ``checkpoint`` was written under ``config`` (both None
+    counts as a match), naming every key that differs."""
     def fail(part, problem):
         raise CheckpointError(f"cannot resume from {path}: {part}: {problem}") from None
 
+    saved, mine = checkpoint.get("config"), config_text(config)
+    if (saved is None) != (mine is None):
+        fail("configuration", "the checkpoint was written " + ("without" if saved is None else
+             "with") + " a config, this run has " + ("one" if saved is None else "none"))
+    if saved is not None:
+        if checkpoint.get("config_sha256") != config_fingerprint(saved):
+            fail("configuration", "its fingerprint does not match its content (damaged)")
+        try:
+            saved_config = json.loads(saved)
+        except (TypeError, ValueError) as e:
+            fail("configuration", f"unreadable ({e})")
+        if not isinstance(saved_config, dict):
+            fail("configuration", f"expected a dict, got {type(saved_config).__name__}")
+        differences = _config_differences(saved_config, json.loads(mine))
+        if differences:
+            fail("it was written by a run of another configuration", differences)
+
+
+def restore_checkpoint(checkpoint: dict, path, *, model, optimizer, scheduler, train_loader,
+                       val_loader, callbacks, config=None):
+    """Load ``checkpoint`` into the objects of the run that continues it; every mismatch raises
+    ``CheckpointError`` naming the part and ``path``. The configuration is compared first, before
+    anything is loaded."""
+    def fail(part, problem):
+        raise CheckpointError(f"cannot resume from {path}: {part}: {problem}") from None
+
+    check_checkpoint_config(checkpoint, config, path)
     try:
         model.load_state_dict(checkpoint["model"])
     except (ValueError, TypeError) as e:

@@ -18,7 +18,8 @@ from .._validate import positive_int
 from ..autograd import no_grad
 from ..tensor import Tensor
 from .callbacks import BestModel
-from .checkpoint import CHECKPOINT_FILE, load_checkpoint, restore_checkpoint, save_checkpoint
+from .checkpoint import (CHECKPOINT_FILE, config_text, load_checkpoint, restore_checkpoint,
+                         save_checkpoint)
 from .history import HISTORY_FILE, METRICS_FILE, History, check_monitor, write_history_files
 from .progress import make_reporter
 
@@ -31,7 +32,13 @@ class TrainingError(RuntimeError):
 
 class NonFiniteLossError(TrainingError):
     """The loss (or, at the end of an epoch, a weight or the validation loss) became NaN or
-    infinite. The message names the epoch and step; the last checkpoint is left as it was."""
+    infinite. The message names the epoch and step and says whether a checkpoint exists (the
+    last one, if any, is left as it was); ``epoch``, ``step`` and ``checkpoint_epoch`` (the
+    epoch of the last checkpoint, None without one) say the same as numbers."""
+
+    def __init__(self, message, epoch=None, step=None, checkpoint_epoch=None):
+        super().__init__(message)
+        self.epoch, self.step, self.checkpoint_epoch = epoch, step, checkpoint_epoch
 
 
 class EvalResult(NamedTuple):
@@ -105,7 +112,7 @@ def _all_finite(model) -> bool:
 
 def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, scheduler=None,
         callbacks=(), checkpoint_dir=None, progress=True, l2=0.0, resume=False,
-        monitor="val_loss", restore_best=True) -> History:
+        monitor=None, restore_best=None, config=None) -> History:
     """Train ``model`` for ``epochs`` epochs (the total, counting those before a resume) and
     return its ``History``. See docs/training.md.
 
@@ -113,16 +120,27 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
     ``functional.l2_penalty`` of the weight matrices (not biases) to it (the reported train_loss
     is without the penalty). ``scheduler.step()`` runs once per epoch. With ``restore_best`` a
     ``BestModel(monitor)`` is added unless ``callbacks`` holds one, so the model ends with the
-    weights of its best epoch. With ``checkpoint_dir`` every finished epoch is checkpointed
-    there, with ``history.json`` and ``metrics.csv``; ``resume=True`` continues from that
-    checkpoint (``"auto"``: if there is one), giving the same weights as an uninterrupted run.
+    weights of its best epoch. ``monitor`` defaults to ``"val_loss"`` with a ``val_loader`` and
+    ``"train_loss"`` without; ``restore_best`` defaults to True, except without a ``val_loader``
+    and a ``monitor`` (so the minimal call ``fit(model, loss_fn, optimizer, loader, epochs)``
+    just trains, and ends on the last epoch's weights).
+    With ``checkpoint_dir`` every finished epoch is checkpointed there, with ``history.json``
+    and ``metrics.csv``; ``resume=True`` continues from that checkpoint (``"auto"``: if there
+    is one), giving the same weights as an uninterrupted run. ``config`` (a dict of JSON values,
+    the settings of the run) is stored in the checkpoint, and a resume under a different one is
+    refused with ``CheckpointError`` naming the keys that differ.
     """
     epochs = positive_int(epochs, "epochs", "fit")
     if not isinstance(l2, (int, float)) or isinstance(l2, bool) or not 0 <= l2 < math.inf:
         raise ValueError(f"fit: l2 must be a finite number >= 0; got {l2!r}")
     if resume not in (False, True, "auto"):
         raise ValueError(f"fit: resume must be False, True or 'auto'; got {resume!r}")
+    if restore_best is None:  # the minimal call, without validation or a monitor, just trains
+        restore_best = val_loader is not None or monitor is not None
+    if monitor is None:
+        monitor = "val_loss" if val_loader is not None else "train_loss"
     check_monitor(monitor, "fit")
+    config_text(config, "fit")  # a config that cannot be stored is refused before training
     callbacks = list(callbacks)
     if restore_best and not any(isinstance(cb, BestModel) for cb in callbacks):
         callbacks.insert(0, BestModel(monitor))
@@ -136,7 +154,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
 
     history, start, stopped, resumed, ckpt_path = History(monitor), 1, False, False, None
     parts = dict(model=model, optimizer=optimizer, scheduler=scheduler,
-                 train_loader=train_loader, val_loader=val_loader, callbacks=callbacks)
+                 train_loader=train_loader, val_loader=val_loader, callbacks=callbacks,
+                 config=config)
     if checkpoint_dir is not None:
         checkpoint_dir = os.fspath(checkpoint_dir)
         os.makedirs(checkpoint_dir, exist_ok=True)
@@ -149,6 +168,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
             restore_checkpoint(checkpoint, ckpt_path, **parts)
             history = History.from_dict(checkpoint["history"], monitor)
             start, stopped, resumed = checkpoint["epoch"] + 1, checkpoint["stopped"], True
+            # A kill between the checkpoint and the text files leaves these one epoch behind.
+            write_history_files(history, checkpoint_dir)
         elif resume is True:
             raise FileNotFoundError(f"fit: resume=True but {checkpoint_dir} holds no "
                                     f"{CHECKPOINT_FILE} to resume from")
@@ -202,8 +223,15 @@ def _run_epoch(epoch, epochs, model, loss_fn, optimizer, train_loader, val_loade
                reporter, ckpt_path) -> dict:
     start_time = time.perf_counter()
     lr = float(optimizer.lr)
-    kept = (f"the last checkpoint ({ckpt_path}) is left as it was" if ckpt_path else
-            "no checkpoint was written")
+    # Epoch 1 of a fresh run has no checkpoint before it; any later epoch (also after a resume)
+    # has the one of the epoch before.
+    saved = epoch - 1 if ckpt_path and epoch > 1 else None
+    if saved is not None:
+        kept = f"the last checkpoint ({ckpt_path}, epoch {saved}) is left as it was"
+    elif ckpt_path:
+        kept = f"no checkpoint had been written yet ({ckpt_path} does not exist)"
+    else:
+        kept = "no checkpoint was written (no checkpoint_dir)"
 
     model.train()
     reporter.epoch_begin(epoch)
@@ -217,7 +245,8 @@ def _run_epoch(epoch, epochs, model, loss_fn, optimizer, train_loader, val_loade
         if not math.isfinite(value):
             # Checked before backward, so this step never reaches the weights.
             raise NonFiniteLossError(f"fit: the training loss is {value} at epoch {epoch}/"
-                                     f"{epochs}, step {step}; training stopped, {kept}")
+                                     f"{epochs}, step {step}; training stopped, {kept}",
+                                     epoch, step, saved)
         if l2:
             loss = loss + F.l2_penalty(decayed, l2)
         optimizer.zero_grad()
@@ -235,7 +264,8 @@ def _run_epoch(epoch, epochs, model, loss_fn, optimizer, train_loader, val_loade
         raise ValueError(f"fit: the train loader yielded no batches in epoch {epoch}")
     if not _all_finite(model):
         raise NonFiniteLossError(f"fit: a weight became NaN or infinite during epoch {epoch}/"
-                                 f"{epochs} (last step {step}); training stopped, {kept}")
+                                 f"{epochs} (last step {step}); training stopped, {kept}",
+                                 epoch, step, saved)
     logs = {"epoch": epoch, "train_loss": loss_sum / seen,
             "train_acc": None if correct is None else correct / seen,
             "val_loss": None, "val_acc": None, "lr": lr}
@@ -243,7 +273,8 @@ def _run_epoch(epoch, epochs, model, loss_fn, optimizer, train_loader, val_loade
         result = evaluate(model, val_loader, loss_fn)
         if not math.isfinite(result.loss):
             raise NonFiniteLossError(f"fit: the validation loss is {result.loss} after epoch "
-                                     f"{epoch}/{epochs}; training stopped, {kept}")
+                                     f"{epoch}/{epochs}; training stopped, {kept}",
+                                     epoch, step, saved)
         logs["val_loss"], logs["val_acc"] = result.loss, result.accuracy
     logs["seconds"] = time.perf_counter() - start_time
     reporter.epoch_end(logs)
