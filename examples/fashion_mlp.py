@@ -262,6 +262,28 @@ def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
     return summary
 
 
+def fit_on_splits(config: dict, run_dir: Path, train_set, val_set, callbacks=(), resume=False,
+                  progress=False):
+    """Training plus validation only, as ``train`` does it but without the test set: build the
+    model, optimiser, schedule and loaders from ``config``, fit on ``train_set`` with
+    ``val_set`` for validation, checkpointing into ``run_dir``. Returns ``(model, history)``.
+    A hyper-parameter sweep calls this, so it never sees test accuracy."""
+    rng = np.random.default_rng(config["seed"])
+    model = build_model(config, rng)
+    optimizer = build_optimizer(config, list(model.parameters()))
+    scheduler = build_scheduler(config, optimizer)
+    train_loader = DataLoader(*train_set, config["batch_size"], shuffle=True, rng=rng)
+    val_loader = DataLoader(*val_set, 1000)
+    loss_fn = lambda logits, labels: F.cross_entropy(  # noqa: E731
+        logits, labels, label_smoothing=config["label_smoothing"])
+    keep_best = config["keep"] != "last"
+    history = fit(model, loss_fn, optimizer, train_loader, config["epochs"],
+                  val_loader=val_loader, scheduler=scheduler, checkpoint_dir=run_dir,
+                  progress=progress, l2=config["l2"], resume=resume, callbacks=callbacks,
+                  monitor=config["keep"] if keep_best else "val_loss", restore_best=keep_best)
+    return model, history
+
+
 def write_figures(model, history, result, test_set, run_dir: Path):
     """The plots and the graph. They need the optional viz extra; training does not."""
     try:
