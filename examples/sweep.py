@@ -5,7 +5,8 @@
     python examples/sweep.py finalize --name wd                      # the one look at test data
 
     # several machines, one PostgreSQL:
-    python examples/sweep.py run --name wd --trials 40 --workers 0 --storage postgresql+psycopg://...
+    python examples/sweep.py run --name wd --trials 40 --workers 0 \
+        --storage postgresql+psycopg://...
     python examples/sweep.py worker --name wd --workers 16 --storage postgresql+psycopg://...
 
 Each trial is an ordinary run directory of examples/fashion_mlp.py (runs/sweeps/NAME/trial-0007/)
@@ -16,6 +17,7 @@ default configuration and is never pruned. Needs the sweep extra: pip install 't
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -47,6 +49,8 @@ SPACE = {
     "label_smoothing": {"low": 0.0, "high": 0.2},
     "hidden": {"choices": ["256", "256,128", "512,256", "512,512"]},
 }
+# What every trial shares: the schedule's length, the data split and the model kept.
+FIXED = {"epochs", "seed", "val_fraction", "keep"}
 # A trial's value: the validation accuracy of its last epoch (the model the example keeps).
 MONITOR = "val_acc"
 
@@ -58,9 +62,9 @@ def check_space(space) -> dict:
         raise UsageError("the search space must be a non-empty JSON object of option: range")
     for key, spec in space.items():
         where = f"search space: {key!r}"
-        if key not in fm.DEFAULTS or key in ("epochs", "seed", "val_fraction", "keep"):
+        if key not in fm.DEFAULTS or key in FIXED:
             raise UsageError(f"{where} is not an option a sweep can vary; options: "
-                             f"{sorted(set(fm.DEFAULTS) - {'epochs', 'seed', 'val_fraction', 'keep'})}")
+                             f"{sorted(set(fm.DEFAULTS) - FIXED)}")
         if not isinstance(spec, dict):
             raise UsageError(f"{where} must be an object like {{\"low\": 0, \"high\": 1}} or "
                              f"{{\"choices\": [...]}}; got {spec!r}")
@@ -296,26 +300,32 @@ def make_objective(args, settings, index):
                            ("run_dir", str(run_dir)), ("worker_index", index)):
             trial.set_user_attr(key, value)
         again = f" (retry of {root})" if root != trial.number else ""
-        checkpoint = run_dir / CHECKPOINT_FILE
-        trial.set_user_attr("resumed_from_epoch", int(load_checkpoint(checkpoint)["epoch"])
-                            if checkpoint.exists() else 0)
         cb = sweep.PruningCallback(trial, MONITOR, prune=not baseline)
-        try:
-            model, history, val_set = train_run(config, run_dir, settings, args.data_dir, [cb],
-                                                sweep_dir(args) / "data")
-        except NonFiniteLossError as e:
-            trial.set_user_attr("diverged", str(e))
-            print(f"trial {trial.number}{again}: PRUNED, diverged: {e}", flush=True)
-            raise optuna.TrialPruned(str(e)) from None
-        trial.set_user_attr("epochs_trained", len(history))
-        trial.set_user_attr("val_size", int(len(val_set[1])))
-        seconds = time.time() - started
-        if cb.pruned:
-            print(f"trial {trial.number}{again}: PRUNED after epoch {cb.pruned_epoch}, "
-                  f"{MONITOR} {getattr(history, MONITOR)[-1]:.4f} ({seconds:.0f} s)", flush=True)
-            raise optuna.TrialPruned()
-        summary = finish_run(model, history, val_set, run_dir,
-                             dict(trial=trial.number, blas_threads=blas["threads"]))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        # One process at a time in a run directory: a retry whose first attempt is in fact
+        # still running (its heartbeat came late) waits for it, then resumes from its checkpoint.
+        with open(run_dir / "sweep.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            checkpoint = run_dir / CHECKPOINT_FILE
+            trial.set_user_attr("resumed_from_epoch", int(load_checkpoint(checkpoint)["epoch"])
+                                if checkpoint.exists() else 0)
+            try:
+                model, history, val_set = train_run(config, run_dir, settings, args.data_dir,
+                                                    [cb], sweep_dir(args) / "data")
+            except NonFiniteLossError as e:
+                trial.set_user_attr("diverged", str(e))
+                print(f"trial {trial.number}{again}: PRUNED, diverged: {e}", flush=True)
+                raise optuna.TrialPruned(str(e)) from None
+            trial.set_user_attr("epochs_trained", len(history))
+            trial.set_user_attr("val_size", int(len(val_set[1])))
+            seconds = time.time() - started
+            if cb.pruned:
+                print(f"trial {trial.number}{again}: PRUNED after epoch {cb.pruned_epoch}, "
+                      f"{MONITOR} {getattr(history, MONITOR)[-1]:.4f} ({seconds:.0f} s)",
+                      flush=True)
+                raise optuna.TrialPruned()
+            summary = finish_run(model, history, val_set, run_dir,
+                                 dict(trial=trial.number, blas_threads=blas["threads"]))
         print(f"trial {trial.number}{again}: COMPLETE {MONITOR} {summary['val_acc']:.4f} "
               f"({len(history)} epochs, {seconds:.0f} s) {params}", flush=True)
         return summary["val_acc"]

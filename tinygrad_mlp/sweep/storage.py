@@ -80,6 +80,9 @@ def open_study(storage, name: str, *, direction: str = "maximize", sampler=None,
     optuna = _optuna()
     if not isinstance(name, str) or not name:
         raise ValueError(f"open_study: name must be a non-empty string; got {name!r}")
+    if not create and not is_url(storage) and not os.path.isfile(storage):
+        raise LookupError(f"open_study: no study named {name!r}: the journal file {storage} "
+                          f"does not exist")
     backend = make_storage(storage, heartbeat_interval, grace_period, max_retry)
     if create:
         return optuna.create_study(storage=backend, study_name=name, direction=direction,

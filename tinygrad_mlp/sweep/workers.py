@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 import traceback
-import warnings
 
 __all__ = ["SINGLE_THREAD_ENV", "single_thread_env", "start_workers", "wait_workers",
            "blas_threads", "work", "root_number", "finished_count"]
@@ -204,15 +203,19 @@ class _Heartbeat:
         self._thread.join()
 
 
+def _storage_away(e: BaseException) -> bool:
+    """Only a database driver's errors (sqlalchemy's, psycopg's) mean the storage is away."""
+    return type(e).__module__.split(".")[0] in ("sqlalchemy", "psycopg")
+
+
 def _retrying(call, log, what, patience=600.0):
     """Run a storage call, retrying for up to ``patience`` seconds while the storage is away."""
     delay, waited = 1.0, 0.0
     while True:
         try:
             return call()
-        except Exception as e:  # only a database driver's errors mean "away": sqlalchemy, psycopg
-            if waited >= patience or type(e).__module__.split(".")[0] not in ("sqlalchemy",
-                                                                              "psycopg"):
+        except Exception as e:
+            if waited >= patience or not _storage_away(e):
                 raise
             log(f"{what}: the storage is away ({type(e).__name__}); retrying in {delay:.0f} s")
             time.sleep(delay)
@@ -234,6 +237,7 @@ def work(study, objective, n_trials: int, *, poll: float = 2.0, liveness_dir=Non
     liveness locks; RDB storages use their heartbeats instead.
     """
     import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
     if not isinstance(n_trials, int) or n_trials < 1:
         raise ValueError(f"work: n_trials must be a positive integer; got {n_trials!r}")
@@ -269,20 +273,34 @@ def work(study, objective, n_trials: int, *, poll: float = 2.0, liveness_dir=Non
             ran += 1
             beat = _Heartbeat(study._storage, trial._trial_id, log) if rdb else _Nothing()
             try:
-                with beat:
-                    value = objective(trial)
-            except optuna.TrialPruned:
-                _retrying(lambda: study.tell(trial, state=TrialState.PRUNED), log, "telling")
+                try:
+                    with beat:
+                        value = objective(trial)
+                except optuna.TrialPruned:
+                    _retrying(lambda: study.tell(trial, state=TrialState.PRUNED), log,
+                              "telling")
+                else:
+                    _retrying(lambda: study.tell(trial, value), log, "telling")
             except KeyboardInterrupt:
                 # Left RUNNING: once this process is gone, the next worker finds the trial dead
                 # and enqueues it again, and the retry resumes from its checkpoint.
                 raise
-            except Exception:
+            except UpdateFinishedTrialError:
+                # Its heartbeat came too late (the database was away, or this process stalled):
+                # another worker failed it and enqueued a retry, which reports the result.
+                log(f"trial {trial.number} was failed by another worker while running here; "
+                    f"its retry carries on")
+            except Exception as e:
+                if _storage_away(e):
+                    # The database went away mid-trial: the trial is left RUNNING, its heartbeat
+                    # stops, and once the database is back it is failed and retried (resuming
+                    # from its last checkpoint) like a dead worker's.
+                    log(f"trial {trial.number}: the storage went away ({type(e).__name__}); "
+                        f"left to be retried")
+                    continue
                 log(f"trial {trial.number} failed:\n{traceback.format_exc()}")
                 _retrying(lambda: study.tell(trial, state=TrialState.FAIL), log, "telling")
                 raise
-            else:
-                _retrying(lambda: study.tell(trial, value), log, "telling")
     finally:
         if liveness is not None:
             liveness.close()
