@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 
 __all__ = ["SINGLE_THREAD_ENV", "single_thread_env", "start_workers", "wait_workers",
            "blas_threads", "work", "root_number", "finished_count"]
@@ -203,9 +204,19 @@ class _Heartbeat:
         self._thread.join()
 
 
+_AWAY = {"OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError"}
+
+
 def _storage_away(e: BaseException) -> bool:
-    """Only a database driver's errors (sqlalchemy's, psycopg's) mean the storage is away."""
-    return type(e).__module__.split(".")[0] in ("sqlalchemy", "psycopg")
+    """True if ``e`` (or what caused it: Optuna wraps a failed commit in StorageInternalError)
+    is a database driver's error saying the database cannot be reached, not a bad request."""
+    seen = 0
+    while e is not None and seen < 10:
+        if type(e).__module__.split(".")[0] in ("sqlalchemy", "psycopg") and \
+                type(e).__name__ in _AWAY:
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
 
 
 def _retrying(call, log, what, patience=600.0):
@@ -237,8 +248,6 @@ def work(study, objective, n_trials: int, *, poll: float = 2.0, liveness_dir=Non
     liveness locks; RDB storages use their heartbeats instead.
     """
     import optuna
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
     if not isinstance(n_trials, int) or n_trials < 1:
         raise ValueError(f"work: n_trials must be a positive integer; got {n_trials!r}")
     log = log or (lambda message: print(message, flush=True))
@@ -250,6 +259,18 @@ def work(study, objective, n_trials: int, *, poll: float = 2.0, liveness_dir=Non
                          "journal file where workers hold their locks)")
     liveness = None if rdb else _JournalLiveness(liveness_dir)
     owner, ran = _owner(), 0
+    with warnings.catch_warnings():
+        # ask/tell with heartbeats is what this loop is for; Optuna warns about both
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        return _work_loop(study, objective, n_trials, poll, liveness, max_retry, log, rdb,
+                          owner, ran)
+
+
+def _work_loop(study, objective, n_trials, poll, liveness, max_retry, log, rdb, owner, ran):
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
     try:
         while True:
             with liveness if liveness is not None else _Nothing():
