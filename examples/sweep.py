@@ -367,9 +367,10 @@ def cmd_run(args) -> int:
     else:
         differs = [k for k in settings if k != "trials" and saved.get(k) != settings[k]]
         if differs:
+            changes = "; ".join(f"{k} was {saved.get(k)!r}, now {settings[k]!r}" for k in differs)
             raise UsageError(f"the sweep {args.name!r} already exists with other settings "
-                             f"({', '.join(differs)}: {[saved.get(k) for k in differs]}); "
-                             f"rerun it with the same options, or choose another --name")
+                             f"({changes}); rerun it with the same options, or choose another "
+                             f"--name")
         if saved.get("trials") != args.trials:
             saved["trials"] = args.trials
             study.set_user_attr("sweep", saved)

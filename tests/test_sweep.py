@@ -297,3 +297,15 @@ def test_killed_sweep_resumes_and_finalize_tests_once(tmp_path):
     for trial_dir in sweep_dir.glob("trial-*"):
         for f in list(trial_dir.glob("*.json")) + list(trial_dir.glob("*.csv")):
             assert "test" not in f.read_text(), f"{f} mentions the test set"
+
+
+def test_bad_space_and_missing_sweep_are_refused_without_creating_anything(tmp_path):
+    optuna_or_skip()
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"lr": {"low": 0.01, "high": 0.1, "log": True}}))
+    bad = run_sweep("run", "--name", "s", "--root", tmp_path / "runs", "--space", space)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "default lr=0.001 is outside" in bad.stderr
+    missing = run_sweep("status", "--name", "nothing", "--root", tmp_path / "runs")
+    assert missing.returncode == 2 and "no sweep named 'nothing'" in missing.stderr
+    assert not (tmp_path / "runs").exists()
