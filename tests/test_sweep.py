@@ -273,12 +273,12 @@ def test_killed_sweep_resumes_and_finalize_tests_once(tmp_path):
     # Trial 0's resumed model equals an uninterrupted run's.
     sys.path.insert(0, str(SWEEP.parent))
     import fashion_mlp as fm
-    import sweep as sweep_example
+    import sweep_trial
     settings = study.user_attrs["sweep"]
     config = json.loads((base / "config.json").read_text())
     threadpool_limits = pytest.importorskip("threadpoolctl").threadpool_limits
     with threadpool_limits(limits=1):  # as in the workers: a thread count is a summation order
-        model, _ = fm.fit_on_splits(config, tmp_path / "fresh", *sweep_example.splits(
+        model, _ = fm.fit_on_splits(config, tmp_path / "fresh", *sweep_trial.splits(
             settings, cache=sweep_dir / "data"))
     saved = tg.load(base / "model.npz")
     for key, value in model.state_dict().items():
