@@ -228,9 +228,13 @@ def cmd_finalize(args) -> int:
     final_dir.mkdir(parents=True, exist_ok=True)
     for t in candidates:
         number = root_of(t)
-        runs[number] = [root / f"trial-{number:04d}"]  # the trial itself is the first seed
-        for seed in seeds[1:]:
-            run_dir = final_dir / f"trial-{number:04d}-seed-{seed}"
+        runs[number] = []
+        for seed in seeds:
+            run_dir = root / f"trial-{number:04d}"  # the trial itself is the first seed...
+            if seed != seeds[0] or not all((run_dir / f).exists()
+                                           for f in ("result.json", "model.npz")):
+                # ...unless it ran on another machine of a database sweep
+                run_dir = final_dir / f"trial-{number:04d}-seed-{seed}"
             runs[number].append(run_dir)
             if not (run_dir / "result.json").exists():
                 job = final_dir / f"trial-{number:04d}-seed-{seed}.json"
