@@ -148,14 +148,17 @@ def print_status(args, top=5) -> int:
     from optuna.trial import TrialState
     study, settings = load(args)
     trials, ranked = trial_table(study)
+    surplus = sum(bool(t.user_attrs.get("surplus")) for t in trials)
     counts = {s.name: sum(t.state == s for t in trials) for s in TrialState}
+    counts["FAIL"] -= surplus
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     epochs = sum(len(t.intermediate_values) for t in finished)
     budget = len(finished) * settings["epochs"]
     print(f"sweep {args.name!r}: {counts['COMPLETE'] + counts['PRUNED']} of {settings['trials']} "
           f"finished ({counts['COMPLETE']} complete, {counts['PRUNED']} pruned), "
           f"{counts['RUNNING']} running, {counts['WAITING']} waiting, {counts['FAIL']} failed "
-          f"(dead workers' trials, retried); {epochs} of {budget} epochs trained "
+          f"(dead workers' trials, retried){f', {surplus} surplus' if surplus else ''}; "
+          f"{epochs} of {budget} epochs trained "
           f"({100 * epochs / max(budget, 1):.0f} %)")
     threads = sorted({t.user_attrs.get("blas_threads") for t in finished}, key=str)
     print(f"BLAS threads per trial: {threads}")

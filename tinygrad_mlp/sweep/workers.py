@@ -289,6 +289,8 @@ def _work_loop(study, objective, n_trials, poll, liveness, max_retry, log, rdb, 
                 if waiting or done + running < n_trials:
                     trial = _retrying(study.ask, log, "asking")
                     trial.set_user_attr(OWNER_ATTR, owner)
+                    if _surplus(study, trial, n_trials, log):
+                        trial = None
             if trial is None:
                 time.sleep(poll)
                 continue
@@ -326,6 +328,23 @@ def _work_loop(study, objective, n_trials, poll, liveness, max_retry, log, rdb, 
     finally:
         if liveness is not None:
             liveness.close()
+
+
+def _surplus(study, trial, n_trials, log) -> bool:
+    """On a database, workers that ask at the same moment may together start more trials than
+    requested (a journal's ask lock prevents it). The lowest numbers win: a new trial with
+    ``n_trials`` unfailed trials below it is not needed; it ends FAIL, marked ``surplus``."""
+    from optuna.trial import TrialState
+    trials = _retrying(lambda: study.get_trials(deepcopy=False), log, "polling")
+    mine = trials[trial.number]
+    if {"fixed_params", "failed_trial"} & set(mine.system_attrs):
+        return False  # enqueued (a baseline, a retry): always run
+    below = sum(t.state != TrialState.FAIL for t in trials[:trial.number])
+    if below < n_trials:
+        return False
+    trial.set_user_attr("surplus", True)
+    _retrying(lambda: study.tell(trial, state=TrialState.FAIL), log, "telling")
+    return True
 
 
 class _Nothing:
