@@ -312,3 +312,19 @@ def test_bad_space_and_missing_sweep_are_refused_without_creating_anything(tmp_p
     missing = run_sweep("status", "--name", "nothing", "--root", tmp_path / "runs")
     assert missing.returncode == 2 and "no sweep named 'nothing'" in missing.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_trial_asked_for_beyond_the_requested_number_ends_as_surplus(tmp_path):
+    optuna = optuna_or_skip()
+    from tinygrad_mlp.sweep import open_study
+    from tinygrad_mlp.sweep.workers import _surplus
+    study = open_study(tmp_path / "journal.log", "surplus")
+    study.enqueue_trial({"x": 0.5})
+    asked = [study.ask() for _ in range(4)]  # as if three workers asked at the same moment
+    study.tell(asked[1], state=optuna.trial.TrialState.FAIL)  # a failed trial does not count
+    decisions = [_surplus(study, asked[i], 2, log=lambda m: None) for i in (0, 2, 3)]
+    # trial 0 is enqueued (always runs); trial 2 has one unfailed trial below it; trial 3 has two
+    assert decisions == [False, False, True]
+    trials = study.get_trials()
+    assert trials[3].state.name == "FAIL" and trials[3].user_attrs["surplus"] is True
+    assert trials[2].state.name == "RUNNING"

@@ -242,8 +242,9 @@ def work(study, objective, n_trials: int, *, poll: float = 2.0, liveness_dir=Non
     ``objective(trial)`` returns the trial's value or raises ``optuna.TrialPruned``; any other
     exception fails the trial and is raised (a bug should stop the worker, not fail every
     trial), except a database that cannot be reached: then the trial is left to be retried
-    like a dead worker's, and the worker waits for the database (up to 10 minutes per call). Trials are taken with ``study.ask()``, which hands out enqueued ones first (retries
-    of dead trials, a baseline). While the rest of the requested trials are running elsewhere
+    like a dead worker's, and the worker waits for the database (up to 10 minutes per call).
+    Trials are taken with ``study.ask()``, which hands out enqueued ones first (retries of dead
+    trials, a baseline). While the rest of the requested trials are running elsewhere
     the worker polls every ``poll`` seconds, so it takes over a trial whose worker dies.
     With a journal file, ``liveness_dir`` (a directory beside it) is where workers hold their
     liveness locks; RDB storages use their heartbeats instead.
