@@ -133,34 +133,58 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def postgres_url():
+class Postgres:
+    """A throwaway PostgreSQL server in a temporary directory, on a unix socket only."""
+
+    def __init__(self):
+        self.home = Path(tempfile.mkdtemp(prefix="tinygrad-pg-"))
+        self.as_user = []
+        if os.geteuid() == 0:  # the server refuses to run as root
+            user = pwd.getpwnam("postgres")
+            os.chown(self.home, user.pw_uid, user.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.data, self.port = self.home / "data", free_port()
+        subprocess.run(self.as_user + [PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U",
+                                       "postgres", "--no-sync"],
+                       check=True, capture_output=True, timeout=120)
+        self.url = (f"postgresql+psycopg://postgres@/postgres?host={self.home}"
+                    f"&port={self.port}")
+
+    def pg_ctl(self, *args, check=True):
+        subprocess.run(self.as_user + [PG_BIN / "pg_ctl", "-D", self.data, *args], check=check,
+                       capture_output=True, timeout=120)
+
+    def start(self):
+        self.pg_ctl("-l", self.home / "log", "-w", "-o", f"-p {self.port} -k {self.home} "
+                    f"-c listen_addresses='' -c fsync=off", "start")
+
+    def stop(self, check=True):
+        self.pg_ctl("-m", "immediate", "stop", check=check)
+
+
+@pytest.fixture(scope="module")
+def postgres():
     if not (PG_BIN / "initdb").exists():
         pytest.skip(f"PostgreSQL's binaries are not at {PG_BIN} (apt-get install postgresql)")
     pytest.importorskip("psycopg", reason="psycopg is not installed: pip install "
                                           "'tinygrad_mlp[sweep-pg]'")
-    as_user = []
-    home = Path(tempfile.mkdtemp(prefix="tinygrad-pg-"))
-    if os.geteuid() == 0:  # the server refuses to run as root
+    if os.geteuid() == 0:
         try:
-            user = pwd.getpwnam("postgres")
+            pwd.getpwnam("postgres")
         except KeyError:
-            shutil.rmtree(home)
             pytest.skip("running as root and there is no postgres user to run the server as")
-        os.chown(home, user.pw_uid, user.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = home / "data", free_port()
-    subprocess.run(as_user + [PG_BIN / "initdb", "-D", data, "-A", "trust", "-U", "postgres",
-                              "--no-sync"], check=True, capture_output=True, timeout=120)
-    subprocess.run(as_user + [PG_BIN / "pg_ctl", "-D", data, "-l", home / "log", "-w", "-o",
-                              f"-p {port} -k {home} -c listen_addresses='' -c fsync=off",
-                              "start"], check=True, capture_output=True, timeout=120)
+    server = Postgres()
     try:
-        yield f"postgresql+psycopg://postgres@/postgres?host={home}&port={port}"
+        server.start()
+        yield server
     finally:
-        subprocess.run(as_user + [PG_BIN / "pg_ctl", "-D", data, "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(home, ignore_errors=True)
+        server.stop(check=False)
+        shutil.rmtree(server.home, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres):
+    return postgres.url
 
 
 def test_postgres_a_killed_workers_trial_is_retried_by_the_other(tmp_path, postgres_url):
@@ -328,3 +352,36 @@ def test_a_trial_asked_for_beyond_the_requested_number_ends_as_surplus(tmp_path)
     trials = study.get_trials()
     assert trials[3].state.name == "FAIL" and trials[3].user_attrs["surplus"] is True
     assert trials[2].state.name == "RUNNING"
+
+
+def test_postgres_going_away_mid_sweep_loses_no_trial(tmp_path, postgres):
+    optuna_or_skip()
+    from tinygrad_mlp.sweep import open_study, start_workers, wait_workers
+    study = open_study(postgres.url, "away", heartbeat_interval=1)
+    work_dir = tmp_path / "runs"
+    work_dir.mkdir()
+    logs = [open(tmp_path / f"worker-{i}.log", "w+") for i in range(2)]
+    procs = [start_workers([sys.executable, TOY, postgres.url, "away", work_dir, "2", "0.3"], 1,
+                           env=env(), stdout=log, stderr=subprocess.STDOUT)[0] for log in logs]
+    try:
+        deadline = time.time() + 120
+        while not list(work_dir.glob("trial-*/checkpoint.npz")) and time.time() < deadline:
+            time.sleep(0.05)
+        postgres.stop()  # mid-trial: the next report fails, the heartbeats fail
+        time.sleep(2)
+        postgres.start()
+        codes = wait_workers(procs)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+    logs = "".join(open(log.name).read() for log in logs)
+    assert codes == [0, 0], logs
+    assert "the storage went away" in logs or "the storage is away" in logs, logs
+    trials = study.get_trials()
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 2, logs
+    for t in trials:
+        if t.state.name == "FAIL" and not t.user_attrs.get("surplus"):  # abandoned when the database went away, then retried once
+            retries = [r for r in trials if r.system_attrs.get("failed_trial") == t.number]
+            assert len(retries) == 1 and retries[0].state.name == "COMPLETE"
