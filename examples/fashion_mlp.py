@@ -309,38 +309,18 @@ def fingerprint(config: dict) -> dict:
 def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
     ds, train_set, val_set, test_set, preprocessing = prepare_data(config, args.data_dir,
                                                                    not args.no_download)
-    tg.manual_seed(config["seed"])  # the default generator is in the checkpoint: seed it too
-    rng = np.random.default_rng(config["seed"])
-    model = build_model(config, rng)
-    optimizer = build_optimizer(config, list(model.parameters()))
-    scheduler = build_scheduler(config, optimizer)
-    train_loader = DataLoader(*train_set, config["batch_size"], shuffle=True, rng=rng)
-    val_loader = DataLoader(*val_set, 1000)
-    test_loader = DataLoader(*test_set, 1000)
-    loss_fn = lambda logits, labels: F.cross_entropy(  # noqa: E731
-        logits, labels, label_smoothing=config["label_smoothing"])
-
-    print(f"tinygrad_mlp {tg.__version__}: training {model}\n"
-          f"on {len(train_set[0])} images, validating on {len(val_set[0])}; run directory "
-          f"{run_dir}", flush=True)
     started = time.time()
-    # By default the last epoch is kept: the cosine schedule ends at a learning rate of 0, and
-    # picking the best of the last, nearly equal epochs on 3,000 validation images mostly picks
-    # noise (docs/fashion_mnist.md has the measurements).
-    keep_best = config["keep"] != "last"
-    history = fit(model, loss_fn, optimizer, train_loader, config["epochs"],
-                  val_loader=val_loader, scheduler=scheduler, checkpoint_dir=run_dir,
-                  progress=not args.no_progress, l2=config["l2"], resume=resume,
-                  monitor=config["keep"] if keep_best else "val_loss", restore_best=keep_best,
-                  config=fingerprint(config))
+    model, history = fit_on_splits(config, run_dir, train_set, val_set, resume=resume,
+                                   progress=not args.no_progress, announce=True)
     seconds = time.time() - started
+    test_loader = DataLoader(*test_set, 1000)
     result = evaluate(model, test_loader)
     fashion_deploy.save_model(run_dir / "model.npz", model, config, preprocessing,
                               result.accuracy, result.loss)
     smoothing = config["label_smoothing"]
-    kept = history.best_epoch if keep_best else len(history)
+    kept = history.best_epoch if config["keep"] != "last" else len(history)
     summary = dict(test_accuracy=result.accuracy, test_loss=result.loss,
-                   test_loss_label_smoothed=evaluate(model, test_loader, loss_fn).loss,
+                   test_loss_label_smoothed=evaluate(model, test_loader, make_loss(config)).loss,
                    loss_note=f"test_loss is plain cross-entropy; test_loss_label_smoothed and the "
                              f"train_loss/val_loss of history.json and curves.png are the "
                              f"training loss, cross-entropy with label smoothing {smoothing}",
@@ -349,6 +329,41 @@ def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
     write_figures(model, history, result, test_set, run_dir, smoothing)
     write_json(run_dir / "results.json", summary)  # last: a run with results.json is finished
     return summary
+
+
+def make_loss(config: dict):
+    """The training loss: cross-entropy with the configured label smoothing."""
+    smoothing = config["label_smoothing"]
+    return lambda logits, labels: F.cross_entropy(logits, labels, label_smoothing=smoothing)
+
+
+def fit_on_splits(config: dict, run_dir: Path, train_set, val_set, callbacks=(), resume=False,
+                  progress=False, announce=False):
+    """Training plus validation only, without the test set: build the model, optimiser, schedule
+    and loaders from ``config``, fit on ``train_set`` with ``val_set`` for validation,
+    checkpointing into ``run_dir``. Returns ``(model, history)``. ``train`` evaluates the test
+    set after it; a hyper-parameter sweep calls it alone, so it never sees test accuracy."""
+    tg.manual_seed(config["seed"])  # the default generator is in the checkpoint: seed it too
+    rng = np.random.default_rng(config["seed"])
+    model = build_model(config, rng)
+    optimizer = build_optimizer(config, list(model.parameters()))
+    scheduler = build_scheduler(config, optimizer)
+    train_loader = DataLoader(*train_set, config["batch_size"], shuffle=True, rng=rng)
+    val_loader = DataLoader(*val_set, 1000)
+    if announce:
+        print(f"tinygrad_mlp {tg.__version__}: training {model}\n"
+              f"on {len(train_set[0])} images, validating on {len(val_set[0])}; run directory "
+              f"{run_dir}", flush=True)
+    # By default the last epoch is kept: the cosine schedule ends at a learning rate of 0, and
+    # picking the best of the last, nearly equal epochs on 3,000 validation images mostly picks
+    # noise (docs/fashion_mnist.md has the measurements).
+    keep_best = config["keep"] != "last"
+    history = fit(model, make_loss(config), optimizer, train_loader, config["epochs"],
+                  val_loader=val_loader, scheduler=scheduler, checkpoint_dir=run_dir,
+                  progress=progress, l2=config["l2"], resume=resume, callbacks=callbacks,
+                  monitor=config["keep"] if keep_best else "val_loss", restore_best=keep_best,
+                  config=fingerprint(config))
+    return model, history
 
 
 def loss_label(smoothing: float) -> str:
