@@ -442,3 +442,21 @@ def test_fit_steps_reduce_on_plateau_with_the_monitored_metric():
     with pytest.raises(ValueError, match="no val_loader"):
         fit(model, tg.functional.cross_entropy, opt, DataLoader(x, y, 10), 1,
             scheduler=sched, progress=False, restore_best=False)
+
+
+def test_step_post_hook_drives_an_ema_and_can_be_removed():
+    model = nn.Linear(2, 1, rng=0)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    ema = optim.EMA(model, decay=0.5)
+    calls = []
+    handle = opt.register_step_post_hook(lambda o, args, kwargs: (calls.append(o), ema.update()))
+    for p in model.parameters():
+        p.grad = Tensor(np.ones_like(p.data))
+    opt.step()
+    opt.step()
+    assert calls == [opt, opt] and ema.num_updates == 2
+    handle.remove()
+    opt.step()
+    assert ema.num_updates == 2
+    with pytest.raises(TypeError, match="callable"):
+        opt.register_step_post_hook(3)

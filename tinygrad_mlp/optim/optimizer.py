@@ -37,6 +37,14 @@ def _as_float(value, name: str) -> float:
         raise TypeError(f"{name} must be a number; got {type(value).__name__}") from None
 
 
+class _RemovableHandle:
+    def __init__(self, hooks: dict, key: int):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+
 class Optimizer:
     """Holds parameter groups and per-parameter state.
 
@@ -70,6 +78,7 @@ class Optimizer:
         object.__setattr__(self, "defaults", self._normalized(defaults))
         object.__setattr__(self, "param_groups", [])
         self.params, self.state, self._work = [], [], {}
+        self._step_post_hooks = {}
         if all(isinstance(p, dict) for p in params):
             for group in params:
                 self.add_param_group(group)
@@ -189,7 +198,19 @@ class Optimizer:
                         self._bad_grad(i, p, gd)
                     self._update(data, gd, states[i], self._work_arrays(data), group)
                 i += 1
+        for hook in tuple(self._step_post_hooks.values()):
+            hook(self, (), {})
         return loss
+
+    def register_step_post_hook(self, hook):
+        """Call ``hook(optimizer, args, kwargs)`` after every ``step()`` (PyTorch's signature);
+        returns a handle whose ``remove()`` unregisters it."""
+        if not callable(hook):
+            raise TypeError(f"register_step_post_hook: hook must be callable; got "
+                            f"{type(hook).__name__}")
+        key = max(self._step_post_hooks, default=-1) + 1
+        self._step_post_hooks[key] = hook
+        return _RemovableHandle(self._step_post_hooks, key)
 
     def _bad_grad(self, i: int, p: Tensor, g):
         k, first = 0, 0
