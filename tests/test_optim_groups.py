@@ -3,6 +3,10 @@ EMA weight averaging. Trajectories and rate sequences are compared with PyTorch'
 reference); without torch those tests are skipped and the hand-worked ones still run.
 """
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -460,3 +464,37 @@ def test_step_post_hook_drives_an_ema_and_can_be_removed():
     assert ema.num_updates == 2
     with pytest.raises(TypeError, match="callable"):
         opt.register_step_post_hook(3)
+
+
+def test_ema_as_a_fit_callback_resumes_exactly(tmp_path):
+    from tinygrad_mlp.data import DataLoader
+    from tinygrad_mlp.training import fit
+
+    def run(epochs, directory, resume=False):
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(40, 3)).astype(np.float32)
+        y = (x[:, 0] > 0).astype(np.int64)
+        model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Tanh(), nn.Linear(4, 2, rng=1))
+        opt = optim.Adam(model.parameters(), lr=0.05)
+        ema = optim.EMA(model, decay=0.7)
+        opt.register_step_post_hook(lambda *_: ema.update())
+        fit(model, tg.functional.cross_entropy, opt,
+            DataLoader(x, y, 8, shuffle=True, rng=1), epochs, callbacks=[ema],
+            checkpoint_dir=directory, resume=resume, progress=False, restore_best=False)
+        return ema
+
+    straight = run(4, tmp_path / "a")
+    run(2, tmp_path / "b")
+    resumed = run(4, tmp_path / "b", resume=True)
+    assert resumed.num_updates == straight.num_updates == 20
+    for a, b in zip(straight.average, resumed.average):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fashion_example_rejects_a_bad_ema_decay(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "examples" / "fashion_mlp.py"), "--ema",
+                           "1.5", "--out", str(tmp_path / "run")], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=300)
+    assert proc.returncode == 2 and "--ema must be in [0, 1)" in proc.stderr
+    assert not (tmp_path / "run").exists()

@@ -14,5 +14,5 @@ __all__ = ["read_idx", "write_idx", "IDXError",
            "load_fashion_mnist", "FashionMNIST", "CLASSES", "FashionMNISTError", "ChecksumError",
            "DatasetNotFoundError",
            "Dataset", "TensorDataset", "Subset", "TransformDataset", "random_split",
-           "default_collate", "DataLoader", "train_val_split", "to_float", "fit_normalization", "normalize",
-           "standardize_per_image"]
+           "default_collate", "DataLoader", "train_val_split", "to_float", "fit_normalization",
+           "normalize", "standardize_per_image"]

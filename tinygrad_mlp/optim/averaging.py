@@ -125,4 +125,5 @@ class EMA:
         self.num_updates = int(state_dict["num_updates"])
 
     def __repr__(self):
-        return f"EMA(decay={self.decay}, num_updates={self.num_updates}, tensors={len(self._names)})"
+        return (f"EMA(decay={self.decay}, num_updates={self.num_updates}, "
+                f"tensors={len(self._names)})")
