@@ -119,7 +119,13 @@ def test_adamw_decouples_weight_decay_from_the_gradient():
 @pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True,
                                                        weight_decay=1e-3),
                                   lambda ps: optim.Adam(ps, weight_decay=0.1),
-                                  lambda ps: optim.AdamW(ps)])
+                                  lambda ps: optim.AdamW(ps, amsgrad=True),
+                                  lambda ps: optim.RMSprop(ps, momentum=0.9, centered=True,
+                                                           weight_decay=0.1),
+                                  lambda ps: optim.RMSprop(ps),
+                                  lambda ps: optim.Adagrad(ps, weight_decay=0.1, lr_decay=0.1),
+                                  lambda ps: optim.SGD([{"params": ps[:1]},
+                                                        {"params": ps[1:], "lr": 0.5}], lr=0.1)])
 def test_updates_in_place_in_float32_without_graph_or_per_step_allocation(make):
     ps = [nn.Parameter(np.ones((256, 512), dtype=np.float32)), nn.Parameter(np.ones(256))]
     opt = make(ps)

@@ -18,9 +18,10 @@ from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
 
-# Keys a learning-rate schedule may keep in a group besides the optimiser's hyper-parameters
-# (PyTorch's names); anything else in a group dict is refused as a probable typo.
-SCHEDULE_KEYS = ("initial_lr", "max_lr", "min_lr", "base_momentum", "max_momentum")
+# Keys a group may hold besides the optimiser's hyper-parameters: a label of your own ("name")
+# and what learning-rate schedules keep there (PyTorch's names). Anything else in a group dict
+# is refused as a probable typo.
+EXTRA_KEYS = ("name", "initial_lr", "max_lr", "min_lr", "base_momentum", "max_momentum")
 
 
 def _check(condition: bool, message: str):
@@ -135,7 +136,7 @@ class Optimizer:
             raise TypeError(f"{name}: {where} a parameter group is a dict with a 'params' entry; "
                             f"got {type(param_group).__name__}")
         unknown = sorted(set(param_group) - {"params"} - set(self.hyperparameters)
-                         - set(SCHEDULE_KEYS))
+                         - set(EXTRA_KEYS))
         if unknown:
             raise ValueError(f"{name}: {where} unknown keys {unknown}; {name}'s hyper-parameters "
                              f"are {list(self.hyperparameters)}")
@@ -295,7 +296,7 @@ class Optimizer:
             if n_saved != n_mine:
                 raise ValueError(f"{name}.load_state_dict: group {k} has {n_saved} parameters in "
                                  f"the state dict, {n_mine} in this optimizer")
-            unknown = sorted(set(group) - set(self.hyperparameters) - set(SCHEDULE_KEYS))
+            unknown = sorted(set(group) - set(self.hyperparameters) - set(EXTRA_KEYS))
             missing = sorted(set(self.hyperparameters) - set(group))
             if unknown or missing:
                 raise ValueError(f"{name}.load_state_dict: group {k}: hyper-parameters do not "
