@@ -48,7 +48,7 @@ DEFAULTS = dict(hidden="512,256", activation="relu", dropout=0.2, batch_norm=Fal
                 batch_size=64, optimizer="adamw", lr=1e-3, momentum=0.9, weight_decay=1e-2,
                 l2=0.0, schedule="cosine", step_size=10, gamma=0.5, decay=0.05, eta_min=0.0,
                 label_smoothing=0.1, val_fraction=0.05, seed=0, preprocess="normalize",
-                input_dropout=0.0, keep="last")
+                input_dropout=0.0, keep="last", ema=0.0)
 QUICK = dict(epochs=3)
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
@@ -94,6 +94,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="which epoch's model to keep: the last, or the one with the best "
                         "validation accuracy or loss")
     p.add_argument("--input-dropout", type=float, help="dropout on the input pixels")
+    p.add_argument("--ema", type=float, metavar="DECAY",
+                   help="keep an exponential moving average of the weights (e.g. 0.999) and "
+                        "end with it (0: off, the default)")
     p.add_argument("--seed", type=int, help="seed of the split, initialisation, shuffling, dropout")
     p.add_argument("--data-dir", help="directory holding the four Fashion-MNIST files")
     p.add_argument("--out", help="run directory (default runs/<timestamp>/)")
@@ -157,6 +160,7 @@ def check_config(c: dict):
         (c["decay"] >= 0, f"--decay must be non-negative; got {c['decay']}"),
         (c["eta_min"] >= 0, f"--eta-min must be non-negative; got {c['eta_min']}"),
         (c["activation"] in ACTIVATIONS, f"--activation must be one of {sorted(ACTIVATIONS)}"),
+        (0 <= c["ema"] < 1, f"--ema must be in [0, 1); got {c['ema']}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -358,11 +362,18 @@ def fit_on_splits(config: dict, run_dir: Path, train_set, val_set, callbacks=(),
     # picking the best of the last, nearly equal epochs on 3,000 validation images mostly picks
     # noise (docs/fashion_mnist.md has the measurements).
     keep_best = config["keep"] != "last"
+    # The average is updated after every step and checkpointed with the run (as a callback).
+    ema = optim.EMA(model, config["ema"]) if config["ema"] else None
+    if ema is not None:
+        optimizer.register_step_post_hook(lambda *_: ema.update())
+        callbacks = [*callbacks, ema]
     history = fit(model, make_loss(config), optimizer, train_loader, config["epochs"],
                   val_loader=val_loader, scheduler=scheduler, checkpoint_dir=run_dir,
                   progress=progress, l2=config["l2"], resume=resume, callbacks=callbacks,
                   monitor=config["keep"] if keep_best else "val_loss", restore_best=keep_best,
                   config=fingerprint(config))
+    if ema is not None:
+        ema.copy_to()  # end with the averaged weights
     return model, history
 
 

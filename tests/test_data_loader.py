@@ -210,11 +210,13 @@ def test_length_mismatch_names_both_lengths():
     assert "5" in str(e.value) and "4" in str(e.value) and "same length" in str(e.value)
 
 
-def test_raw_uint8_x_and_float_y_are_refused():
+def test_raw_uint8_x_and_bool_y_are_refused_float_y_becomes_float32():
     with pytest.raises(TypeError, match="to_float"):
         DataLoader(np.zeros((4, 2), np.uint8), np.zeros(4, np.int64), 2)
-    with pytest.raises(TypeError, match="float64"):
-        DataLoader(np.zeros((4, 2), np.float32), np.zeros(4, np.float64), 2)
+    with pytest.raises(TypeError, match="bool"):
+        DataLoader(np.zeros((4, 2), np.float32), np.zeros(4, bool), 2)
+    _, yb = next(iter(DataLoader(np.zeros((4, 2), np.float32), np.full((4, 3), 0.5), 2)))
+    assert yb.dtype == np.float32 and yb.shape == (2, 3)
 
 
 def test_bad_rng():

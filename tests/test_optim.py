@@ -119,7 +119,13 @@ def test_adamw_decouples_weight_decay_from_the_gradient():
 @pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True,
                                                        weight_decay=1e-3),
                                   lambda ps: optim.Adam(ps, weight_decay=0.1),
-                                  lambda ps: optim.AdamW(ps)])
+                                  lambda ps: optim.AdamW(ps, amsgrad=True),
+                                  lambda ps: optim.RMSprop(ps, momentum=0.9, centered=True,
+                                                           weight_decay=0.1),
+                                  lambda ps: optim.RMSprop(ps),
+                                  lambda ps: optim.Adagrad(ps, weight_decay=0.1, lr_decay=0.1),
+                                  lambda ps: optim.SGD([{"params": ps[:1]},
+                                                        {"params": ps[1:], "lr": 0.5}], lr=0.1)])
 def test_updates_in_place_in_float32_without_graph_or_per_step_allocation(make):
     ps = [nn.Parameter(np.ones((256, 512), dtype=np.float32)), nn.Parameter(np.ones(256))]
     opt = make(ps)
@@ -202,7 +208,11 @@ def test_schedule_changes_the_rate_the_optimizer_uses():
     (lambda p: optim.SGD([], lr=0.1), "empty parameter list"),
     (lambda p: optim.SGD(p[0], lr=0.1), "single Tensor"),
     (lambda p: optim.SGD(nn.Linear(2, 2), lr=0.1), r"model.parameters\(\)"),
-    (lambda p: optim.SGD([{"params": p}], lr=0.1), "groups"),
+    (lambda p: optim.SGD([{"params": p, "weight_deacy": 0.0}], lr=0.1), "weight_deacy"),
+    (lambda p: optim.SGD([{"params": p}, nn.Parameter([2.0])], lr=0.1), "mixes"),
+    (lambda p: optim.SGD([{"params": p}, {"params": p}], lr=0.1), "appears twice"),
+    (lambda p: optim.SGD([{"params": p, "lr": -1.0}], lr=0.1), "learning rate -1.0"),
+    (lambda p: optim.SGD([{"weight_decay": 0.0}], lr=0.1), "'params'"),
     (lambda p: optim.SGD(p + p, lr=0.1), "appears twice"),
     (lambda p: optim.SGD([p[0] * 2], lr=0.1), "leaf"),
 ])
@@ -259,7 +269,7 @@ def test_optimizer_state_dict_format_and_copies():
     opt.step()
     sd = opt.state_dict()
     assert sd["type"] == "SGD"
-    assert sd["hyperparameters"] == {"lr": 0.1, "momentum": 0.9, "dampening": 0.0,
+    assert sd["param_groups"]["0"] == {"params": [0], "lr": 0.1, "momentum": 0.9, "dampening": 0.0,
                                      "nesterov": False, "weight_decay": 0.0}
     np.testing.assert_array_equal(sd["state"]["0"]["momentum_buffer"], [1.0, 1.0])
     opt.step()
@@ -277,7 +287,7 @@ def test_optimizer_load_state_dict_errors():
     with pytest.raises(ValueError, match=r"momentum_buffer of parameter 0 has shape \(2,\)"):
         other.load_state_dict(sgd.state_dict())
     bad = sgd.state_dict()
-    bad["hyperparameters"]["lr"] = -1.0
+    bad["param_groups"]["0"]["lr"] = -1.0
     with pytest.raises(ValueError, match="learning rate"):
         sgd.load_state_dict(bad)
     assert sgd.lr == 0.1
@@ -337,8 +347,8 @@ def test_scheduler_state_dict_resumes_and_rejects_other_types():
     for _ in range(4):
         sched.step()
     sd = sched.state_dict()
-    assert sd == {"type": "CosineAnnealingLR", "last_epoch": 4, "base_lr": 1.0,
-                  "last_lr": opt.lr, "T_max": 6, "eta_min": 0.0}
+    assert sd == {"type": "CosineAnnealingLR", "last_epoch": 4, "base_lrs": [1.0],
+                  "last_lr": [opt.lr], "T_max": 6, "eta_min": 0.0}
     opt2 = optim.SGD([nn.Parameter([0.0])], lr=opt.lr)
     sched2 = lr_scheduler.CosineAnnealingLR(opt2, T_max=6)
     sched2.load_state_dict(sd)

@@ -375,7 +375,7 @@ def test_checkpoint_holds_everything_a_resume_needs(tmp_path):
     ckpt = load_checkpoint(tmp_path / CHECKPOINT_FILE)
     assert ckpt["epoch"] == 3 and ckpt["stopped"] is False
     assert_states_equal(ckpt["model"], model.state_dict())
-    assert ckpt["optimizer"]["hyperparameters"]["lr"] == opt.lr
+    assert ckpt["optimizer"]["param_groups"]["0"]["lr"] == opt.lr
     for i, s in enumerate(opt.state):
         np.testing.assert_array_equal(ckpt["optimizer"]["state"][str(i)]["exp_avg"],
                                       s["exp_avg"])

@@ -78,6 +78,20 @@ class FashionMNIST(NamedTuple):
     test_labels: np.ndarray   # int64 (10000,)
     classes: tuple
 
+    def datasets(self, transform=None) -> tuple:
+        """``(train, test)`` as datasets of ``(image, label)`` samples. Without ``transform`` a
+        sample's image is float32 ``(784,)`` in [0, 1] (``to_float``) and the datasets are
+        ``TensorDataset``s, which ``DataLoader`` gathers a batch at a time; with
+        ``transform``, it is ``transform(uint8 (28, 28) image)``, computed per sample."""
+        from .dataset import TensorDataset, TransformDataset
+        from .loader import to_float
+
+        if transform is None:
+            return (TensorDataset(to_float(self.train_images), self.train_labels),
+                    TensorDataset(to_float(self.test_images), self.test_labels))
+        return (TransformDataset(TensorDataset(self.train_images, self.train_labels), transform),
+                TransformDataset(TensorDataset(self.test_images, self.test_labels), transform))
+
 
 def cache_dir() -> str:
     """``$XDG_CACHE_HOME/tinygrad_mlp/fashion-mnist``, default ``~/.cache/...``."""

@@ -1,7 +1,8 @@
 """Floor 5 (data): mini-batches, a train/validation split, and image preprocessing.
 
 Imports numpy; ``Tensor`` (floor 2) is imported inside ``DataLoader.__iter__`` only, so the data
-package can be imported, and its preprocessing used, without the core.
+package can be imported, and its preprocessing used, without the core. Datasets are in
+``dataset.py``.
 """
 from __future__ import annotations
 
@@ -28,43 +29,96 @@ def _check_pair(x, y, who: str):
     return x, y
 
 
-class DataLoader:
-    """Iterate over ``(x, y)`` in mini-batches of ``Tensor``s.
+_ARRAY_FORM_HINT = ("pass DataLoader(x, y, batch_size, ...) or DataLoader(dataset, batch_size, "
+                    "...); shuffle=, drop_last=, rng= and collate_fn= by keyword")
 
-    ``DataLoader(x, y, batch_size, shuffle=False, drop_last=False, rng=None)``. Each batch is a pair
-    of Tensors, float32 ``(b, *x.shape[1:])`` and int64 ``(b, *y.shape[1:])``; it owns its memory,
-    so changing a batch never changes the dataset. ``x`` must be floating point (use
-    ``to_float`` on raw images) and is converted to contiguous float32 once, here; ``y`` must be
-    integer and becomes int64.
+
+def _batch_size(value) -> int:
+    if isinstance(value, bool):
+        raise TypeError("DataLoader: batch_size must be a positive int, got a bool")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"DataLoader: batch_size must be a positive int, got "
+                        f"{type(value).__name__} {value!r}") from None
+    if value <= 0:
+        raise ValueError(f"DataLoader: batch_size must be a positive int, got {value}")
+    return value
+
+
+def _is_int(value) -> bool:
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return not isinstance(value, bool)
+
+
+class DataLoader:
+    """Iterate over a dataset in mini-batches of ``Tensor``s.
+
+    Two forms:
+
+    * ``DataLoader(dataset, batch_size=1, *, shuffle=False, drop_last=False, rng=None,
+      collate_fn=None)`` over any dataset (``__len__`` and ``__getitem__``): each batch is
+      ``collate_fn(list of samples)``, by default ``default_collate`` (a tuple of Tensors for
+      tuple samples, dtypes kept). A ``TensorDataset`` (or a ``Subset`` of one) without a
+      ``collate_fn`` is gathered a whole batch at a time, one indexing per array.
+    * ``DataLoader(x, y, batch_size, *, shuffle=False, drop_last=False, rng=None)``, the array
+      form: ``x`` floating point becomes contiguous float32 once, here (use ``to_float`` on raw
+      images); ``y`` integer labels become int64, floating-point targets float32; batches are
+      pairs of Tensors ``(b, *x.shape[1:])`` and ``(b, *y.shape[1:])``.
+
+    Every batch owns its memory, so changing a batch never changes the dataset.
 
     With ``shuffle=True`` every epoch (every ``iter()``) draws a new order from the loader's
-    ``numpy.random.Generator``: ``rng`` is an int seed, a Generator (used, not copied), or None for
-    the library's default generator (``tg.manual_seed``). ``state_dict()``/``load_state_dict()`` save and restore that generator and the
-    position within an epoch, as JSON-serialisable data, so a run resumes exactly, even mid-epoch.
-    One iteration at a time is tracked; nested iteration over the same loader is not resumable.
+    ``numpy.random.Generator``: ``rng`` is an int seed, a Generator (used, not copied), or None
+    for the library's default generator (``tg.manual_seed``). ``state_dict()``/
+    ``load_state_dict()`` save and restore that generator and the position within an epoch, as
+    JSON-serialisable data, so a run resumes exactly, even mid-epoch. One iteration at a time is
+    tracked; nested iteration over the same loader is not resumable.
     """
 
-    def __init__(self, x, y, batch_size, shuffle: bool = False, drop_last: bool = False,
-                 rng=None):
-        x, y = _check_pair(x, y, "DataLoader")
-        if x.dtype.kind != "f":
-            raise TypeError(f"DataLoader: x must be floating point, got {x.dtype}; convert raw "
-                            f"images with to_float() first")
-        if y.dtype.kind not in "iu":
-            raise TypeError(f"DataLoader: y must hold integer labels, got {y.dtype}")
-        if isinstance(batch_size, bool):
-            raise TypeError("DataLoader: batch_size must be a positive int, got a bool")
-        try:
-            batch_size = operator.index(batch_size)
-        except TypeError:
-            raise TypeError(f"DataLoader: batch_size must be a positive int, got "
-                            f"{type(batch_size).__name__} {batch_size!r}") from None
-        if batch_size <= 0:
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size}")
-        # Converted once so each batch is a single gather with no dtype conversion.
-        self.x = np.ascontiguousarray(x, dtype=np.float32)
-        self.y = np.ascontiguousarray(y, dtype=np.int64)
-        self.batch_size = batch_size
+    def __init__(self, dataset, *args, y=None, batch_size=None, shuffle: bool = False,
+                 drop_last: bool = False, rng=None, collate_fn=None):
+        from .dataset import TensorDataset, _check_dataset, batch_gatherer, default_collate
+
+        array_form = y is not None or (bool(args) and not _is_int(args[0]))
+        names = ("y", "batch_size") if array_form and y is None else ("batch_size",)
+        if len(args) > len(names):
+            raise TypeError(f"DataLoader: too many positional arguments; {_ARRAY_FORM_HINT}")
+        given = dict(zip(names, args))
+        if "batch_size" in given and batch_size is not None:
+            raise TypeError("DataLoader: batch_size given twice (by position and by keyword)")
+        batch_size = given.get("batch_size", batch_size)
+        if array_form:
+            if collate_fn is not None:
+                raise TypeError("DataLoader: collate_fn applies to the dataset form; wrap the "
+                                "arrays as TensorDataset(x, y) to use one")
+            if batch_size is None:
+                raise TypeError("DataLoader(x, y, batch_size): batch_size is required")
+            x, y = _check_pair(dataset, given.get("y", y), "DataLoader")
+            if x.dtype.kind != "f":
+                raise TypeError(f"DataLoader: x must be floating point, got {x.dtype}; convert "
+                                f"raw images with to_float() first")
+            if y.dtype.kind not in "iuf":
+                raise TypeError(f"DataLoader: y must hold integer labels or floating-point "
+                                f"targets, got {y.dtype}")
+            # Converted once so each batch is a single gather with no dtype conversion.
+            self.x = np.ascontiguousarray(x, dtype=np.float32)
+            self.y = np.ascontiguousarray(y, dtype=np.float32 if y.dtype.kind == "f"
+                                          else np.int64)
+            dataset = TensorDataset(self.x, self.y)
+        else:
+            _check_dataset(dataset, "DataLoader")
+            if collate_fn is not None and not callable(collate_fn):
+                raise TypeError(f"DataLoader: collate_fn must be callable; got "
+                                f"{type(collate_fn).__name__}")
+        self.dataset = dataset
+        self.batch_size = _batch_size(1 if batch_size is None else batch_size)
+        self.collate_fn = collate_fn
+        self._gather = batch_gatherer(dataset) if collate_fn is None else None
+        self._collate = collate_fn or default_collate
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.rng = resolve_rng(rng, "DataLoader")
@@ -73,7 +127,7 @@ class DataLoader:
         self._resume = None           # (rng state, position) set by load_state_dict
 
     def __len__(self) -> int:
-        n = len(self.x)
+        n = len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
@@ -86,18 +140,23 @@ class DataLoader:
                 self.rng.bit_generator.state = copy.deepcopy(start_state)
         else:
             start_state, start = self.rng.bit_generator.state, 0
-        order = self.rng.permutation(len(self.x)) if self.shuffle else None
+        n = len(self.dataset)
+        order = self.rng.permutation(n) if self.shuffle else None
         self._epoch_rng_state, self._position = start_state, start
-        bs, x, y = self.batch_size, self.x, self.y
+        bs, gather = self.batch_size, self._gather
         for b in range(start, len(self)):
             lo = b * bs
-            if order is None:
-                xb, yb = x[lo:lo + bs].copy(), y[lo:lo + bs].copy()
+            index = slice(lo, min(lo + bs, n)) if order is None else order[lo:lo + bs]
+            if gather is not None:
+                batch = gather(index)
+                batch = tuple(Tensor(a) for a in batch) if isinstance(batch, tuple) \
+                    else Tensor(batch)
             else:
-                idx = order[lo:lo + bs]
-                xb, yb = x[idx], y[idx]
+                dataset = self.dataset
+                idx = range(index.start, index.stop) if order is None else index.tolist()
+                batch = self._collate([dataset[i] for i in idx])
             self._position = b + 1
-            yield Tensor(xb), Tensor(yb)
+            yield batch
 
     def state_dict(self) -> dict:
         """The RNG state (None when not shuffling) and position in the epoch, as
@@ -113,7 +172,7 @@ class DataLoader:
         if not self.shuffle:  # no order is drawn: the generator is not part of this loader's state
             state = None
         return {"rng_state": copy.deepcopy(state), "position": position,
-                "num_samples": len(self.x), "batch_size": self.batch_size,
+                "num_samples": len(self.dataset), "batch_size": self.batch_size,
                 "shuffle": self.shuffle, "drop_last": self.drop_last}
 
     def load_state_dict(self, state: dict) -> None:
@@ -122,7 +181,7 @@ class DataLoader:
                    "drop_last"} - set(state)
         if missing:
             raise KeyError(f"DataLoader.load_state_dict: missing keys {sorted(missing)}")
-        for key, mine in (("num_samples", len(self.x)), ("batch_size", self.batch_size),
+        for key, mine in (("num_samples", len(self.dataset)), ("batch_size", self.batch_size),
                           ("shuffle", self.shuffle), ("drop_last", self.drop_last)):
             if state[key] != mine:
                 raise ValueError(f"DataLoader.load_state_dict: state has {key}={state[key]}, "
@@ -146,7 +205,7 @@ class DataLoader:
         self._epoch_rng_state, self._position = None, 0
 
     def __repr__(self) -> str:
-        return (f"DataLoader(num_samples={len(self.x)}, batch_size={self.batch_size}, "
+        return (f"DataLoader(num_samples={len(self.dataset)}, batch_size={self.batch_size}, "
                 f"shuffle={self.shuffle}, drop_last={self.drop_last})")
 
 

@@ -1,10 +1,11 @@
-"""Floor 4 (optim.optimizer): ``Optimizer`` and the update rules ``SGD``, ``Adam``, ``AdamW``.
+"""Floor 4 (optim.optimizer): ``Optimizer``, the base of every update rule: parameter groups,
+per-parameter state, stepping, state dicts. The rules themselves are in ``rules.py``.
 
-Updates are PyTorch's rules (so trajectories match for the same inputs), written on the numpy
-arrays in place: no graph is recorded, float32 stays float32, and after the first step a step
-allocates nothing: intermediate results go into two work arrays per dtype, sized once for the
-largest parameter. Hyper-parameters are read as Python floats on every step, so that numpy treats
-them as weak scalars and computes in the parameters' own dtype.
+Updates are written on the numpy arrays in place: no graph is recorded, float32 stays float32,
+and after the first step a step allocates nothing: intermediate results go into two work arrays
+per dtype, sized once for the largest parameter. Hyper-parameters are read from the group as
+Python floats on every step, so that numpy treats them as weak scalars and computes in the
+parameters' own dtype.
 """
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ import numpy as np
 from ..autograd import enable_grad
 from ..tensor import Tensor
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer"]
+
+# Keys a group may hold besides the optimiser's hyper-parameters: a label of your own ("name")
+# and what learning-rate schedules keep there (PyTorch's names). Anything else in a group dict
+# is refused as a probable typo.
+EXTRA_KEYS = ("name", "initial_lr", "max_lr", "min_lr", "base_momentum", "max_momentum")
 
 
 def _check(condition: bool, message: str):
@@ -24,58 +30,72 @@ def _check(condition: bool, message: str):
 
 
 def _as_float(value, name: str) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number; got a bool")
     try:
         return float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a number; got {type(value).__name__}") from None
 
 
-class Optimizer:
-    """Holds parameters, the learning rate ``lr`` and per-parameter state.
+class _RemovableHandle:
+    def __init__(self, hooks: dict, key: int):
+        self._hooks, self._key = hooks, key
 
-    Subclasses name their hyper-parameters in ``hyperparameters`` (saved by ``state_dict``) and
-    implement ``_update(p, g, state, work)`` on arrays: ``p`` the parameter's data (updated in
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+
+class Optimizer:
+    """Holds parameter groups and per-parameter state.
+
+    ``params`` is an iterable of Tensors (one group) or of dicts, each ``{"params": tensors,
+    <hyper-parameter>: value, ...}``; a group's missing hyper-parameters come from the
+    constructor's arguments (``defaults``). ``param_groups`` is that list of dicts (change a
+    group's ``lr`` there); ``params`` and ``state`` are flat lists over all groups, in order.
+    ``optimizer.lr`` (and every other hyper-parameter as an attribute) reads the first group and
+    assigning it sets every group.
+
+    Subclasses name their hyper-parameters in ``hyperparameters`` and implement
+    ``_update(p, g, state, work, group)`` on arrays: ``p`` the parameter's data (updated in
     place), ``g`` its gradient, ``state`` the parameter's state dict, ``work`` two scratch arrays
-    of ``p``'s shape and dtype.
+    of ``p``'s shape and dtype, ``group`` its parameter group.
     """
 
     hyperparameters: tuple = ("lr",)
 
-    def __init__(self, params, lr: float):
+    def __init__(self, params, defaults: dict):
         name = type(self).__name__
         if isinstance(params, Tensor):
             raise TypeError(f"{name}: params must be an iterable of Tensors (e.g. "
-                            f"model.parameters()); got a single Tensor")
+                            f"model.parameters()) or of parameter-group dicts; got a single "
+                            f"Tensor")
         if hasattr(params, "parameters") and callable(params.parameters):
             raise TypeError(f"{name}: pass model.parameters(), not the model itself")
         params = list(params)
         if not params:
             raise ValueError(f"{name}: got an empty parameter list")
-        seen = set()
-        for i, p in enumerate(params):
-            if isinstance(p, dict):
-                raise TypeError(f"{name}: parameter groups (dicts) are not supported; pass one "
-                                f"iterable of parameters")
-            if not isinstance(p, Tensor):
-                raise TypeError(f"{name}: parameter {i} is a {type(p).__name__}; expected a Tensor")
-            if p.dtype.kind != "f" or not p.is_leaf:
-                raise ValueError(f"{name}: parameter {i} (shape {p.shape}) must be a "
-                                 f"floating-point leaf tensor; got dtype {p.dtype}"
-                                 + ("" if p.is_leaf else ", computed by an op"))
-            if id(p) in seen:
-                raise ValueError(f"{name}: parameter {i} (shape {p.shape}) appears twice; it "
-                                 f"would be updated twice per step")
-            seen.add(id(p))
-        self.params = params
-        self.lr = lr
-        self.state = [{} for _ in params]
-        self._work = {}
-        self._validate(self._hyper_values())
+        self._validate(self._normalized(defaults))
+        object.__setattr__(self, "defaults", self._normalized(defaults))
+        object.__setattr__(self, "param_groups", [])
+        self.params, self.state, self._work = [], [], {}
+        self._step_post_hooks = {}
+        if all(isinstance(p, dict) for p in params):
+            for group in params:
+                self.add_param_group(group)
+        elif any(isinstance(p, dict) for p in params):
+            raise TypeError(f"{name}: params mixes Tensors and parameter-group dicts; pass "
+                            f"either tensors or a list of dicts with 'params'")
+        else:
+            self.add_param_group({"params": params})
 
-    # ------------------------------------------------------------ hyper-parameters
+    # ------------------------------------------------------------ groups and hyper-parameters
 
-    def _hyper_values(self) -> dict:
-        return {k: getattr(self, k) for k in self.hyperparameters}
+    def _normalized(self, h: dict) -> dict:
+        h = dict(h)
+        if isinstance(h.get("betas"), (list, np.ndarray)):
+            h["betas"] = tuple(h["betas"])
+        return h
 
     def _validate(self, h: dict):
         name = type(self).__name__
@@ -83,12 +103,83 @@ class Optimizer:
         _check(lr >= 0 and math.isfinite(lr), f"{name}: invalid learning rate {h['lr']} "
                                               f"(expected a finite lr >= 0)")
 
+    def _check_tensors(self, tensors, where: str) -> list:
+        name = type(self).__name__
+        if isinstance(tensors, Tensor):
+            tensors = [tensors]
+        elif isinstance(tensors, (set, frozenset)):
+            raise TypeError(f"{name}: {where} 'params' is a set, whose order changes between "
+                            f"runs; pass a list")
+        tensors = list(tensors)
+        seen = {id(p) for p in self.params}
+        for i, p in enumerate(tensors):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: {where} parameter {i} is a {type(p).__name__}; "
+                                f"expected a Tensor")
+            if p.dtype.kind != "f" or not p.is_leaf:
+                raise ValueError(f"{name}: {where} parameter {i} (shape {p.shape}) must be a "
+                                 f"floating-point leaf tensor; got dtype {p.dtype}"
+                                 + ("" if p.is_leaf else ", computed by an op"))
+            if id(p) in seen:
+                raise ValueError(f"{name}: {where} parameter {i} (shape {p.shape}) appears "
+                                 f"twice (in this or another group); it would be updated twice "
+                                 f"per step")
+            seen.add(id(p))
+        return tensors
+
+    def add_param_group(self, param_group: dict):
+        """Add ``{"params": tensors, <hyper-parameter>: value, ...}`` as a new group; missing
+        hyper-parameters come from ``defaults``."""
+        name = type(self).__name__
+        where = f"group {len(self.param_groups)}:"
+        if not isinstance(param_group, dict) or "params" not in param_group:
+            raise TypeError(f"{name}: {where} a parameter group is a dict with a 'params' entry; "
+                            f"got {type(param_group).__name__}")
+        unknown = sorted(set(param_group) - {"params"} - set(self.hyperparameters)
+                         - set(EXTRA_KEYS))
+        if unknown:
+            raise ValueError(f"{name}: {where} unknown keys {unknown}; {name}'s hyper-parameters "
+                             f"are {list(self.hyperparameters)}")
+        tensors = self._check_tensors(param_group["params"], where)
+        if not tensors:
+            raise ValueError(f"{name}: {where} got an empty parameter list")
+        group = {**self.defaults, **self._normalized(param_group)}
+        self._validate(group)
+        group["params"] = tensors
+        self.param_groups.append(group)
+        self.params.extend(tensors)
+        self.state.extend({} for _ in tensors)
+
+    def __getattr__(self, key):
+        # Called only when normal lookup fails: hyper-parameters read from the first group.
+        if key in type(self).hyperparameters:
+            groups = self.__dict__.get("param_groups")
+            if groups:
+                return groups[0][key]
+            if "defaults" in self.__dict__:
+                return self.__dict__["defaults"][key]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
+
+    def __setattr__(self, key, value):
+        if key in type(self).hyperparameters and "param_groups" in self.__dict__:
+            # One value for every group (as ``optimizer.lr = x`` always meant), checked first.
+            for group in self.param_groups:
+                self._validate(self._normalized({**group, key: value}))
+            value = self._normalized({key: value})[key]
+            for group in self.param_groups:
+                group[key] = value
+            return
+        object.__setattr__(self, key, value)
+
     # ------------------------------------------------------------ stepping
 
-    def zero_grad(self):
-        """Set every parameter's ``.grad`` to None."""
+    def zero_grad(self, set_to_none: bool = True):
+        """Set every parameter's ``.grad`` to None (or fill it with zeros)."""
         for p in self.params:
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0
 
     def step(self, closure=None):
         """Update every parameter that has a gradient (those whose ``.grad`` is None are
@@ -97,14 +188,43 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        for p, state in zip(self.params, self.state):
-            g = p.grad
-            if g is None:
-                continue
-            self._update(p.data, g.data, state, self._work_arrays(p.data))
+        i = 0
+        states = self.state
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is not None:
+                    data, gd = p.data, g.data
+                    if gd.shape != data.shape or gd.dtype != data.dtype:
+                        self._bad_grad(i, p, gd)
+                    self._update(data, gd, states[i], self._work_arrays(data), group)
+                i += 1
+        for hook in tuple(self._step_post_hooks.values()):
+            hook(self, (), {})
         return loss
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict, work):
+    def register_step_post_hook(self, hook):
+        """Call ``hook(optimizer, args, kwargs)`` after every ``step()`` (PyTorch's signature);
+        returns a handle whose ``remove()`` unregisters it."""
+        if not callable(hook):
+            raise TypeError(f"register_step_post_hook: hook must be callable; got "
+                            f"{type(hook).__name__}")
+        key = max(self._step_post_hooks, default=-1) + 1
+        self._step_post_hooks[key] = hook
+        return _RemovableHandle(self._step_post_hooks, key)
+
+    def _bad_grad(self, i: int, p: Tensor, g):
+        k, first = 0, 0
+        for k, group in enumerate(self.param_groups):
+            if i < first + len(group["params"]):
+                break
+            first += len(group["params"])
+        raise ValueError(f"{type(self).__name__}.step: parameter {i} (group {k}) has shape "
+                         f"{p.shape} and dtype {p.dtype}, but its .grad has shape "
+                         f"{tuple(np.shape(g))} and dtype {getattr(g, 'dtype', type(g))}; a "
+                         f"gradient must match its parameter")
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict, work, group: dict):
         raise NotImplementedError
 
     def _work_arrays(self, p: np.ndarray):
@@ -126,40 +246,65 @@ class Optimizer:
     def state_dict(self) -> dict:
         """Plain arrays, numbers and strings (so it saves to .npz without pickle)::
 
-            {"type": "SGD", "hyperparameters": {"lr": 0.1, ...},
+            {"type": "SGD",
+             "param_groups": {"0": {"lr": 0.1, ..., "params": [0, 1]}, ...},
              "state": {"0": {"momentum_buffer": ndarray}, ...}}
 
-        ``state`` is keyed by the parameter's position as a string; arrays are copies.
+        Parameters are named by their position over all groups, as a string in ``state`` and as
+        an int in a group's ``params``; arrays are copies.
         """
         state = {}
         for i, s in enumerate(self.state):
             if s:
                 state[str(i)] = {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
                                  for k, v in s.items()}
-        hyper = {k: (list(v) if isinstance(v, tuple) else v)
-                 for k, v in self._hyper_values().items()}
-        return {"type": type(self).__name__, "hyperparameters": hyper, "state": state}
+        groups, first = {}, 0
+        for k, group in enumerate(self.param_groups):
+            n = len(group["params"])
+            groups[str(k)] = {**{key: (list(v) if isinstance(v, tuple) else v)
+                                 for key, v in group.items() if key != "params"},
+                              "params": list(range(first, first + n))}
+            first += n
+        return {"type": type(self).__name__, "param_groups": groups, "state": state}
 
     def load_state_dict(self, state_dict: dict):
-        """Restore hyper-parameters and per-parameter state saved by ``state_dict`` (also after a
-        save/load round trip), so training resumes exactly. Checked fully before anything
-        changes."""
+        """Restore groups' hyper-parameters and per-parameter state saved by ``state_dict``
+        (also after a save/load round trip), so training resumes exactly. The groups must hold
+        as many parameters as when saved. Checked fully before anything changes."""
         name = type(self).__name__
         if not isinstance(state_dict, dict) or "type" not in state_dict:
             raise ValueError(f"{name}.load_state_dict: expected a dict made by state_dict() with "
-                             f"'type', 'hyperparameters' and 'state'")
+                             f"'type', 'param_groups' and 'state'")
         if state_dict["type"] != name:
             raise ValueError(f"{name}.load_state_dict: the state dict is for "
                              f"{state_dict['type']!r}, not {name!r}")
-        hyper = dict(state_dict.get("hyperparameters", {}))
-        unknown = sorted(set(hyper) - set(self.hyperparameters))
-        missing = sorted(set(self.hyperparameters) - set(hyper))
-        if unknown or missing:
-            raise ValueError(f"{name}.load_state_dict: hyper-parameters do not match "
-                             f"(missing {missing}, unexpected {unknown})")
-        hyper = {k: (tuple(v) if isinstance(v, (list, np.ndarray)) else v)
-                 for k, v in hyper.items()}
-        self._validate(hyper)
+        if "param_groups" in state_dict:
+            saved = dict(state_dict["param_groups"])
+            saved = [saved.get(str(k)) for k in range(len(saved))]
+        elif "hyperparameters" in state_dict:  # written before parameter groups existed
+            saved = [{**state_dict["hyperparameters"],
+                      "params": list(range(len(self.params)))}]
+        else:
+            raise ValueError(f"{name}.load_state_dict: no 'param_groups' in the state dict")
+        if len(saved) != len(self.param_groups) or any(not isinstance(g, dict) for g in saved):
+            raise ValueError(f"{name}.load_state_dict: the state dict has {len(saved)} parameter "
+                             f"groups, this optimizer {len(self.param_groups)}")
+        new_groups = []
+        for k, (group, mine) in enumerate(zip(saved, self.param_groups)):
+            group = dict(group)
+            n_saved, n_mine = len(group.pop("params", ())), len(mine["params"])
+            if n_saved != n_mine:
+                raise ValueError(f"{name}.load_state_dict: group {k} has {n_saved} parameters in "
+                                 f"the state dict, {n_mine} in this optimizer")
+            unknown = sorted(set(group) - set(self.hyperparameters) - set(EXTRA_KEYS))
+            missing = sorted(set(self.hyperparameters) - set(group))
+            if unknown or missing:
+                raise ValueError(f"{name}.load_state_dict: group {k}: hyper-parameters do not "
+                                 f"match (missing {missing}, unexpected {unknown})")
+            group = self._normalized(group)
+            self._validate(group)
+            group["params"] = mine["params"]
+            new_groups.append(group)
         new_state = [{} for _ in self.params]
         for key, s in dict(state_dict.get("state", {})).items():
             try:
@@ -170,8 +315,7 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: state for parameter {key!r}, but the "
                                  f"optimizer has {len(self.params)} parameters")
             new_state[i] = self._load_param_state(i, dict(s))
-        for k, v in hyper.items():
-            setattr(self, k, v)
+        self.param_groups[:] = new_groups
         self.state = new_state
 
     def _load_param_state(self, i: int, s: dict) -> dict:
@@ -192,120 +336,11 @@ class Optimizer:
         return out
 
     def __repr__(self):
-        settings = ", ".join(f"{k}={v}" for k, v in self._hyper_values().items())
-        return f"{type(self).__name__}({len(self.params)} parameters, {settings})"
-
-
-class SGD(Optimizer):
-    """Stochastic gradient descent, PyTorch's rule::
-
-        g = grad + weight_decay * p
-        buf = g (first step), then momentum * buf + (1 - dampening) * g
-        g = g + momentum * buf if nesterov else buf        (when momentum != 0)
-        p = p - lr * g
-    """
-
-    hyperparameters = ("lr", "momentum", "dampening", "nesterov", "weight_decay")
-
-    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
-        self.momentum, self.dampening = momentum, dampening
-        self.nesterov, self.weight_decay = nesterov, weight_decay
-        super().__init__(params, lr)
-
-    def _validate(self, h):
-        super()._validate(h)
-        _check(_as_float(h["momentum"], "SGD: momentum") >= 0,
-               f"SGD: invalid momentum {h['momentum']} (expected >= 0)")
-        _as_float(h["dampening"], "SGD: dampening")
-        _check(_as_float(h["weight_decay"], "SGD: weight_decay") >= 0,
-               f"SGD: invalid weight_decay {h['weight_decay']} (expected >= 0)")
-        _check(not h["nesterov"] or (h["momentum"] > 0 and h["dampening"] == 0),
-               "SGD: nesterov momentum requires momentum > 0 and dampening == 0")
-
-    def _update(self, p, g, state, work):
-        a, b = work
-        lr, momentum = float(self.lr), float(self.momentum)
-        wd = float(self.weight_decay)
-        if wd:
-            g = np.add(g, np.multiply(p, wd, out=a), out=a)
-        if momentum:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                # In p's layout, not g's: a gradient may be a transposed view, and a buffer that
-                # followed it would make every later step walk p against the grain.
-                buf = state["momentum_buffer"] = np.empty_like(p)
-                np.copyto(buf, g)
-            else:
-                buf *= momentum
-                dampening = float(self.dampening)
-                buf += np.multiply(g, 1.0 - dampening, out=b) if dampening else g
-            g = np.add(g, np.multiply(buf, momentum, out=b), out=b) if self.nesterov else buf
-        p -= np.multiply(g, lr, out=b)
-
-
-class Adam(Optimizer):
-    """Adam, PyTorch's rule (``weight_decay`` is added to the gradient, i.e. L2)::
-
-        g = grad + weight_decay * p
-        m = m + (1 - beta1) * (g - m);  v = beta2 * v + (1 - beta2) * g * g
-        p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
-    """
-
-    hyperparameters = ("lr", "betas", "eps", "weight_decay")
-    _decoupled = False
-
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
-        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
-        super().__init__(params, lr)
-        self.betas = tuple(float(b) for b in betas)
-
-    def _validate(self, h):
-        super()._validate(h)
+        def settings(group):
+            return ", ".join(f"{k}={group[k]}" for k in self.hyperparameters)
         name = type(self).__name__
-        betas = h["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"{name}: betas must be a pair (beta1, beta2); got {betas!r}")
-        for i, beta in enumerate(betas):
-            _check(0.0 <= _as_float(beta, f"{name}: betas[{i}]") < 1.0,
-                   f"{name}: invalid betas[{i}] = {beta} (expected 0 <= beta < 1)")
-        _check(_as_float(h["eps"], f"{name}: eps") >= 0, f"{name}: invalid eps {h['eps']} "
-                                                          f"(expected >= 0)")
-        _check(_as_float(h["weight_decay"], f"{name}: weight_decay") >= 0,
-               f"{name}: invalid weight_decay {h['weight_decay']} (expected >= 0)")
-
-    def _update(self, p, g, state, work):
-        a, b = work
-        lr, eps, wd = float(self.lr), float(self.eps), float(self.weight_decay)
-        beta1, beta2 = (float(x) for x in self.betas)
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(p)
-            state["exp_avg_sq"] = np.zeros_like(p)
-        state["step"] = t = state["step"] + 1
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        if wd:
-            if self._decoupled:
-                p *= 1.0 - lr * wd
-            else:
-                g = np.add(g, np.multiply(p, wd, out=a), out=a)
-        m += np.multiply(np.subtract(g, m, out=b), 1.0 - beta1, out=b)
-        v *= beta2
-        v += np.multiply(np.multiply(g, g, out=b), 1.0 - beta2, out=b)
-        step_size = lr / (1.0 - beta1 ** t)
-        denom = np.sqrt(v, out=b)
-        denom /= math.sqrt(1.0 - beta2 ** t)
-        denom += eps
-        p -= np.multiply(np.divide(m, denom, out=b), step_size, out=b)
-
-
-class AdamW(Adam):
-    """Adam with decoupled weight decay (PyTorch's AdamW): ``p = p * (1 - lr * weight_decay)``
-    before the Adam step, instead of adding ``weight_decay * p`` to the gradient."""
-
-    _decoupled = True
-
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2):
-        super().__init__(params, lr, betas, eps, weight_decay)
+        if len(self.param_groups) == 1:
+            return f"{name}({len(self.params)} parameters, {settings(self.param_groups[0])})"
+        lines = [f"  group {k}: {len(g['params'])} parameters, {settings(g)}"
+                 for k, g in enumerate(self.param_groups)]
+        return f"{name}(\n" + "\n".join(lines) + "\n)"

@@ -118,7 +118,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
 
     ``loss_fn(outputs, labels)`` returns the batch-mean loss as a scalar Tensor; ``l2 > 0`` adds
     ``functional.l2_penalty`` of the weight matrices (not biases) to it (the reported train_loss
-    is without the penalty). ``scheduler.step()`` runs once per epoch. With ``restore_best`` a
+    is without the penalty). ``scheduler.step()`` runs once per epoch (``ReduceLROnPlateau``:
+    ``step(logs[monitor])``). With ``restore_best`` a
     ``BestModel(monitor)`` is added unless ``callbacks`` holds one, so the model ends with the
     weights of its best epoch. ``monitor`` defaults to ``"val_loss"`` with a ``val_loader`` and
     ``"train_loss"`` without; ``restore_best`` defaults to True, except without a ``val_loader``
@@ -147,10 +148,17 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
     if val_loader is None:
         needs_val = [f"{type(cb).__name__}(monitor={cb.monitor!r})" for cb in callbacks
                      if str(getattr(cb, "monitor", "")).startswith("val_")]
+        if getattr(scheduler, "needs_metric", False) and monitor.startswith("val_"):
+            needs_val.append(f"{type(scheduler).__name__} (steps on monitor={monitor!r})")
         if needs_val:
             raise ValueError(f"fit: {', '.join(needs_val)} watches a validation metric but no "
                              f"val_loader was given; pass a val_loader, or monitor='train_loss' "
                              f"(or restore_best=False)")
+    if getattr(scheduler, "needs_metric", False):
+        want = "max" if monitor.endswith("acc") else "min"
+        if scheduler.mode != want:
+            raise ValueError(f"fit: {type(scheduler).__name__}(mode={scheduler.mode!r}) steps on "
+                             f"monitor={monitor!r}, which should be mode={want!r}")
 
     history, start, stopped, resumed, ckpt_path = History(monitor), 1, False, False, None
     parts = dict(model=model, optimizer=optimizer, scheduler=scheduler,
@@ -199,7 +207,9 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
                 break
             logs = _run_epoch(epoch, epochs, model, loss_fn, optimizer, train_loader, val_loader,
                               decayed, l2, reporter, ckpt_path)
-            if scheduler is not None:
+            if getattr(scheduler, "needs_metric", False):  # ReduceLROnPlateau
+                scheduler.step(logs[monitor])
+            elif scheduler is not None:
                 scheduler.step()
             history.append(logs)
             for cb in callbacks:
