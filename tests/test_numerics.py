@@ -220,3 +220,26 @@ def test_nan_and_inf_inputs_raise_no_numpy_runtime_warnings():
     assert np.isnan(loss.item())
     runtime = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     assert runtime == []
+
+
+def test_relu_gives_zero_gradient_below_zero_even_for_an_infinite_incoming_gradient():
+    x = leaf([0.0, -1.0, 2.0])
+    y = x / x.relu()  # 0/0 and -1/0: the gradient arriving at relu is NaN or infinite there
+    (g,) = tg.grad(y.sum(), [x])
+    # as PyTorch: where relu blocks, only the numerator's 1/relu(x) = 1/0 = inf is left
+    np.testing.assert_array_equal(g.data, [np.inf, np.inf, 0.0])
+
+
+def test_bce_with_logits_at_infinite_logits_matches_pytorch():
+    x = leaf([np.inf, -np.inf, np.inf])
+    loss = F.binary_cross_entropy_with_logits(x, np.array([0.0, 1.0, 1.0]), reduction="none")
+    # PyTorch: inf for +inf with target 0; NaN where (1 - y) * x is 0 * inf
+    assert loss.data[0] == np.inf
+    assert np.isnan(loss.data[1:]).all()
+
+
+def test_maximum_and_minimum_give_the_losing_side_zero_even_for_a_nan_gradient():
+    a, b = leaf([0.0, 2.0]), leaf([1.0, 1.0])
+    y = tg.minimum(a, b)
+    (ga, gb) = tg.grad((a / y).sum(), [a, b])  # 0/0 at the first entry: a NaN gradient
+    assert gb.data[0] == 0.0 and np.isnan(ga.data[0])

@@ -148,7 +148,11 @@ class Maximum(Function):
         dtype = g.dtype
         share_a = g._const((ad > bd).astype(dtype) + (ad == bd).astype(dtype) * 0.5)
         ga, gb = self.needs_grad
-        return (g * share_a if ga else None), (g * (1 - share_a) if gb else None)
+        # The losing side gets 0 through where, not g * 0: a NaN or infinite g must not leak
+        # into it (as PyTorch).
+        zero = g._const(np.zeros((), dtype=dtype))
+        return (Where.apply(g._const(ad < bd), zero, g * share_a) if ga else None), \
+            (Where.apply(g._const(ad > bd), zero, g * (1 - share_a)) if gb else None)
 
 
 class Where(Function):

@@ -402,7 +402,10 @@ class Tensor:
         if not (self.requires_grad and _GradMode.enabled) and self.data.dtype.kind == "f":
             # Nothing to record (evaluation): the value in one pass, without the mask.
             return Tensor._from_op(np.maximum(self.data, 0))
-        return self * Tensor._from_op(self.data > 0)
+        # where, not a multiplication by the mask: an infinite or NaN gradient arriving at x <= 0
+        # must give 0 there (as PyTorch), not inf * 0 = NaN.
+        return ops.Where.apply(Tensor._from_op(self.data > 0), self,
+                               Tensor._from_op(np.zeros((), self.dtype)))
 
     def leaky_relu(self, negative_slope: float = 0.01):
         return self * Tensor._from_op(np.where(self.data > 0, 1, negative_slope)
