@@ -56,12 +56,14 @@ CONVENTIONS = {
         "var, ...) reaches an inner value by two paths of opposite sign, inf - inf = NaN, where "
         "PyTorch's fused backward multiplies once (g * s * (1 - s)). Only the infinite case: "
         "any finite gradient is compared."),
-    "once a value of the program is NaN, a derivative of ours may be NaN where PyTorch's is "
-    "a number": (
-        "how NaN travels backward is not the same op by op: our abs is x * sign(x) and "
-        "numpy's sign(NaN) is NaN, PyTorch's sgn(NaN) backward gives 0. Relu, maximum and "
-        "minimum do give 0 to the blocked side as PyTorch (pinned in test_numerics); programs "
-        "without a NaN value are compared strictly."),
+    "once a value of the program is NaN or infinite, a derivative of ours may be NaN where "
+    "PyTorch's is a number": (
+        "how NaN and inf travel backward is not the same op by op: relu's gradient is g times "
+        "the mask (np.where would cost 4x on the hot path), so an infinite g at x <= 0 gives "
+        "inf * 0 = NaN where PyTorch's threshold_backward gives 0; our abs is x * sign(x) and "
+        "numpy's sign(NaN) is NaN, PyTorch's is 0. maximum/minimum do give the losing side 0 "
+        "(pinned in test_numerics). Programs whose values are all finite are compared "
+        "strictly."),
     "d/da a ** b where b == 0 (a tensor) has derivative 1/a with respect to b": (
         "PyTorch masks d/da a ** b to 0 wherever b == 0, so its mixed second derivative there is "
         "0 and its Hessian is not symmetric (d/da d/db is 1/a); ours masks only at a == 0, where "

@@ -5,7 +5,7 @@ gradients written with Tensor operations, so the same code gives first derivativ
 recording) and higher ones (run with ``create_graph=True``). Gradients of broadcast inputs are
 summed back to the input's shape once, by the engine; an op returns them in the broadcast shape.
 
-Everything else (sub, mean, relu, sigmoid, tanh, softmax, ...) is composed from these in
+Everything else (mean, relu, sigmoid, softmax, ...) is composed from these in
 ``tensor.py``.
 """
 from __future__ import annotations

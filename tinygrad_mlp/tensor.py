@@ -2,7 +2,7 @@
 
 A Tensor wraps a numpy array. Methods either call a primitive from ``ops.py`` or compose several;
 nothing here defines a derivative. Composed math that is numerically delicate (softmax family,
-sigmoid, tanh) is written in its stable form, so its values *and* gradients stay finite.
+sigmoid, losses) is written in its stable form, so its values *and* gradients stay finite.
 """
 from __future__ import annotations
 
@@ -402,10 +402,10 @@ class Tensor:
         if not (self.requires_grad and _GradMode.enabled) and self.data.dtype.kind == "f":
             # Nothing to record (evaluation): the value in one pass, without the mask.
             return Tensor._from_op(np.maximum(self.data, 0))
-        # where, not a multiplication by the mask: an infinite or NaN gradient arriving at x <= 0
-        # must give 0 there (as PyTorch), not inf * 0 = NaN.
-        return ops.Where.apply(Tensor._from_op(self.data > 0), self,
-                               Tensor._from_op(np.zeros((), self.dtype)))
+        # A product with the mask, not where(): np.where costs about 4x a multiplication here
+        # (measured on (64, 512) float32). The price: a NaN or infinite gradient arriving at
+        # x <= 0 gives NaN (inf * 0) where PyTorch gives 0.
+        return self * Tensor._from_op(self.data > 0)
 
     def leaky_relu(self, negative_slope: float = 0.01):
         return self * Tensor._from_op(np.where(self.data > 0, 1, negative_slope)
