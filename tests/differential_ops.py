@@ -56,11 +56,12 @@ CONVENTIONS = {
         "var, ...) reaches an inner value by two paths of opposite sign, inf - inf = NaN, where "
         "PyTorch's fused backward multiplies once (g * s * (1 - s)). Only the infinite case: "
         "any finite gradient is compared."),
-    "once a value of the program is NaN or infinite, a derivative of ours may be NaN where "
-    "PyTorch's is a number": (
-        "how NaN and inf travel backward is not the same op by op: relu's gradient is g times "
-        "the mask (np.where would cost 4x on the hot path), so an infinite g at x <= 0 gives "
-        "inf * 0 = NaN where PyTorch's threshold_backward gives 0; our abs is x * sign(x) and "
+    "once a value of the program is NaN or infinite, a value or derivative of ours may be NaN "
+    "where PyTorch's is a number": (
+        "how NaN and inf travel is not the same op by op: relu is x times the mask x > 0 and its "
+        "gradient g times the mask (np.where costs 5x a multiplication on the hot path), so "
+        "relu(-inf) and an infinite g at x <= 0 give inf * 0 = NaN where PyTorch gives 0; our "
+        "abs is x * sign(x) and "
         "numpy's sign(NaN) is NaN, PyTorch's is 0. maximum/minimum do give the losing side 0 "
         "(pinned in test_numerics). Programs whose values are all finite are compared "
         "strictly."),
