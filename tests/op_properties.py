@@ -266,6 +266,7 @@ OPS = [
     Op("sigmoid", lambda a: a.sigmoid(), np_sigmoid, (SATURATING,)),
     Op("tanh", lambda a: a.tanh(), np.tanh, (SATURATING,)),
     Op("erf", tg.functional.erf, np.vectorize(math.erf, otypes=[np.float64]), (SATURATING,)),
+    Op("tanh_tails", lambda a: a.tanh(), np.tanh, (Domain(-1000, 1000),)),
     Op("maximum", tg.maximum, np.maximum, (REAL, REAL), smooth=False, distinct=True),
     Op("minimum", tg.minimum, np.minimum, (REAL, REAL), smooth=False, distinct=True),
     Op("where", lambda a, b, cond: tg.where(cond, a, b), lambda a, b, cond: np.where(cond, a, b),
@@ -277,6 +278,8 @@ OPS = [
        with_params(shape, reduction)),
     Op("var", lambda a, **k: a.var(**k), lambda a, **k: np.var(a, **k), (REAL,),
        with_params(shape, reduction)),
+    Op("std", lambda a, **k: a.std(**k), lambda a, **k: np.std(a, **k), (REAL,),
+       with_params(shape, reduction), distinct=True),  # apart: sqrt is steep near var = 0
     Op("max", lambda a, **k: a.max(**k), lambda a, **k: np.max(a, **k), (REAL,),
        with_params(shape, reduction), smooth=False, distinct=True),
     Op("min", lambda a, **k: a.min(**k), lambda a, **k: np.min(a, **k), (REAL,),

@@ -88,7 +88,7 @@ def test_concatenate_and_stack_name_the_shapes():
 @pytest.mark.parametrize("name,call", [
     ("sum", lambda x: x.sum(axis=2)), ("mean", lambda x: x.mean(axis=-3)),
     ("var", lambda x: x.var(axis=2)), ("max", lambda x: x.max(axis=2)),
-    ("max", lambda x: x.min(axis=2)), ("logsumexp", lambda x: x.logsumexp(axis=2)),
+    ("min", lambda x: x.min(axis=2)), ("logsumexp", lambda x: x.logsumexp(axis=2)),
     ("softmax", lambda x: x.softmax(axis=2)), ("log_softmax", lambda x: x.log_softmax(axis=2)),
     ("argmax", lambda x: x.argmax(axis=2)), ("argmin", lambda x: x.argmin(axis=2)),
     ("flatten", lambda x: x.flatten(2)), ("swapaxes", lambda x: x.swapaxes(0, 2)),
@@ -110,7 +110,10 @@ def test_repeated_and_non_integer_axes():
 
 def test_reductions_of_empty_tensors():
     expect(ValueError, lambda: t(0, 3).max(), "max", "(0, 3)")
-    expect(ValueError, lambda: t(0, 3).logsumexp(), "(0, 3)")
+    expect(ValueError, lambda: t(0, 3).max(axis=0), "max", "(0, 3)", "axis=0")
+    expect(ValueError, lambda: t(0, 3).min(axis=(1, 0)), "min", "(0, 3)")
+    # logsumexp has an identity (-inf, the log of an empty sum), so it is no error, as in PyTorch
+    assert t(0, 3).logsumexp().item() == -np.inf
 
 
 # ------------------------------------------------------------------------------ construction

@@ -384,15 +384,23 @@ def _as_operand(target, like: Tensor) -> Tensor:
 
 def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "mean") -> Tensor:
     """``-[y log σ(x) + (1-y) log(1-σ(x))]`` in its stable form
-    ``max(x, 0) - x*y + log(1 + exp(-|x|))``: no exp of a large positive number, and
-    ``maximum`` splits the kink at 0 evenly, so the gradient there is exactly ``σ(0) - y``."""
+    ``(1-y) x + max(-x, 0) + log(1 + exp(-|x|))``: no exp of a large positive number.
+
+    ``max(-x, 0)`` and ``-|x|`` are taken with ``where`` on one side of 0, not with ``maximum``
+    and ``abs``: the loss is smooth at 0 but those two have kinks there, and their conventional
+    derivatives at the kink (an even split, 0) would lose the σ' term of the second derivative."""
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     target_shape = np.shape(target.data if isinstance(target, Tensor) else target)
     if logits.shape != target_shape:
         raise ValueError(f"binary_cross_entropy_with_logits: logits have shape {logits.shape} but "
                          f"target has shape {target_shape}; expected equal shapes")
     y = _as_operand(target, logits)
-    per_element = maximum(logits, 0.0) - logits * y + (1 + (-logits.abs()).exp()).log()
+    # Written (1 - y) * x + softplus(-x), as PyTorch: then a logit of +inf with target 0 gives
+    # inf (x - x*y would be inf - inf*0 = NaN).
+    nonneg = logits.data >= 0
+    negative_part = where(nonneg, 0.0, -logits)
+    minus_abs = where(nonneg, -logits, logits)
+    per_element = (1 - y) * logits + negative_part + (1 + minus_abs.exp()).log()
     return _reduce(per_element, reduction)
 
 

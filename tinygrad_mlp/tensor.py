@@ -2,7 +2,7 @@
 
 A Tensor wraps a numpy array. Methods either call a primitive from ``ops.py`` or compose several;
 nothing here defines a derivative. Composed math that is numerically delicate (softmax family,
-sigmoid, tanh) is written in its stable form, so its values *and* gradients stay finite.
+sigmoid, losses) is written in its stable form, so its values *and* gradients stay finite.
 """
 from __future__ import annotations
 
@@ -402,6 +402,9 @@ class Tensor:
         if not (self.requires_grad and _GradMode.enabled) and self.data.dtype.kind == "f":
             # Nothing to record (evaluation): the value in one pass, without the mask.
             return Tensor._from_op(np.maximum(self.data, 0))
+        # A product with the mask, not where(): np.where costs about 5x a multiplication here
+        # (measured on (64, 512) float32). The price: relu(-inf), and a NaN or infinite gradient
+        # arriving at x <= 0, give NaN (inf * 0) where PyTorch gives 0.
         return self * Tensor._from_op(self.data > 0)
 
     def leaky_relu(self, negative_slope: float = 0.01):
@@ -418,7 +421,7 @@ class Tensor:
         return where(nonneg, 1 / d, e / d)
 
     def tanh(self):
-        return 2 * (2 * self).sigmoid() - 1
+        return ops.Tanh.apply(self)  # a primitive: see ops.Tanh for why no composition will do
 
     def softmax(self, axis=-1):
         axis = _normalize_axis(axis, self.ndim, "softmax", self.shape)
@@ -439,8 +442,8 @@ class Tensor:
     def _detached_max(self, axis) -> "Tensor":
         """The max over ``axis`` (keepdims) as a constant, with infinities replaced by 0 so that an
         all ``-inf`` row does not turn into NaN when it is subtracted."""
-        if self.data.size == 0:
-            raise ValueError(f"reduction over an empty tensor of shape {self.shape}")
+        if self.data.size == 0:  # any shift will do: the result is empty or exp(-inf) sums to 0
+            return Tensor._from_op(np.zeros(ops._keepdims_shape(self.shape, axis), self.dtype))
         m = self.data.max(axis=axis, keepdims=True)
         if not np.isfinite(m).all():
             m = np.where(np.isfinite(m), m, 0).astype(self.dtype)
@@ -464,18 +467,27 @@ class Tensor:
         return (centered * centered).sum(axis=axis, keepdims=keepdims) * _reciprocal(count - ddof)
 
     def std(self, axis=None, keepdims=False, ddof: int = 0):
-        return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+        v = self.var(axis=axis, keepdims=keepdims, ddof=ddof)
+        zero = v.data == 0
+        if not zero.any():
+            return v.sqrt()
+        # Where the variance is 0 (a group of one, or of equal values) sqrt'(0) is infinite and
+        # the variance's own gradient 0, so sqrt(v) would give 0 * inf = NaN. PyTorch takes the
+        # gradient there as 0; so do we, by taking the root of a constant 1 there instead.
+        zero = Tensor._from_op(zero)
+        return where(zero, 0.0, where(zero, 1.0, v).sqrt())
 
     def max(self, axis=None, keepdims=False):
         """Maximum over ``axis`` (numpy semantics: values only, no indices). Tied entries share
         the gradient evenly."""
         axis = _normalize_axis(axis, self.ndim, "max", self.shape)
-        if self.size == 0:
-            raise ValueError(f"max: empty tensor of shape {self.shape} has no maximum")
+        _check_not_empty_group(self.shape, axis, "max")
         return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False):
         """Minimum over ``axis``; tied entries share the gradient evenly."""
+        axis = _normalize_axis(axis, self.ndim, "min", self.shape)
+        _check_not_empty_group(self.shape, axis, "min")
         return -((-self).max(axis=axis, keepdims=keepdims))
 
     # ------------------------------------------------------------ shape
@@ -485,12 +497,10 @@ class Tensor:
             shape = tuple(shape[0])
         data = self.data
         if shape == data.shape:
-            return self
+            return ops.Reshape.apply(self, shape=shape)  # a new tensor (a view), never self
         if all(type(n) is int and n >= 0 for n in shape) and math.prod(shape) == data.size:
             return ops.Reshape.apply(self, shape=shape)  # nothing to resolve
         new_shape = _resolve_shape(self.shape, self.size, shape)
-        if new_shape == self.shape:
-            return self
         return ops.Reshape.apply(self, shape=new_shape)
 
     def flatten(self, start_axis: int = 0):
@@ -510,7 +520,7 @@ class Tensor:
                              f"tensor of shape {self.shape}")
         axes = tuple(a % self.ndim for a in axes)
         if axes == tuple(range(self.ndim)):
-            return self
+            return ops.Reshape.apply(self, shape=self.shape)  # a new tensor (a view), never self
         return ops.Transpose.apply(self, axes=axes)
 
     def swapaxes(self, a: int, b: int):
@@ -525,7 +535,7 @@ class Tensor:
             shape = tuple(shape[0])
         shape = tuple(shape)
         if shape == self.data.shape:
-            return self
+            return ops.Reshape.apply(self, shape=shape)  # a new tensor (a view), never self
         try:
             # np.broadcast_to raises for a shape that is not a broadcast of this one
             return ops.BroadcastTo.apply(self, shape=shape)
@@ -580,6 +590,14 @@ def _count(shape, axis) -> int:
         return int(np.prod(shape))
     axes = (axis,) if isinstance(axis, int) else axis
     return int(np.prod([shape[a] for a in axes]))
+
+
+def _check_not_empty_group(shape, axis, op: str):
+    # A maximum over an empty group has no value and no identity to fall back on; over a
+    # non-empty axis of an empty tensor it is just an empty result, as in numpy and PyTorch.
+    if 0 in shape and _count(shape, axis) == 0:
+        raise ValueError(f"{op}: reduction over an empty axis of a tensor of shape {shape} "
+                         f"(axis={axis}) has no {'maximum' if op == 'max' else 'minimum'}")
 
 
 def _reciprocal(n: int) -> float:
