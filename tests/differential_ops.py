@@ -357,6 +357,7 @@ OPS = [
     _op("tanh", UNARY, lambda a: a.tanh(), lambda a: a.tanh(), "{0}.tanh()"),
     _op("tanh_tails", UNARY, lambda a: (a * 300).tanh(), lambda a: (a * 300).tanh(),
         "({0} * 300).tanh()"),
+    _op("erf", UNARY, F.erf, lambda a: torch.erf(a), "F.erf({0})"),
     _op("maximum", BINARY, tg.maximum, lambda a, b: torch.maximum(a, b),
         "tg.maximum({0}, {1})", when=_broadcastable),
     _op("minimum", BINARY, tg.minimum, lambda a, b: torch.minimum(a, b), "tg.minimum({0}, {1})",
