@@ -380,7 +380,11 @@ def test_postgres_going_away_mid_sweep_loses_no_trial(tmp_path, postgres):
     assert codes == [0, 0], logs
     assert "the storage went away" in logs or "the storage is away" in logs, logs
     trials = study.get_trials()
-    assert sum(t.state.name == "COMPLETE" for t in trials) == 2, logs
+    summary = [(t.number, t.state.name, t.system_attrs.get("failed_trial"),
+                t.user_attrs.get("surplus"), t.user_attrs.get("pid")) for t in trials]
+    # At least the 2 requested: Optuna fails all stale trials before it enqueues their retries,
+    # and a worker asking in between may start one new trial more.
+    assert sum(t.state.name == "COMPLETE" for t in trials) >= 2, (summary, logs)
     for t in trials:
         if t.state.name == "FAIL" and not t.user_attrs.get("surplus"):  # abandoned when the database went away, then retried once
             retries = [r for r in trials if r.system_attrs.get("failed_trial") == t.number]
