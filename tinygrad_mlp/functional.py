@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._random import resolve_rng
-from .tensor import Tensor, maximum
+from .tensor import Tensor, accepts_torch_keywords, maximum
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "logsumexp",
            "linear", "one_hot", "cross_entropy", "nll_loss", "mse_loss",
@@ -40,14 +40,17 @@ def tanh(x: Tensor) -> Tensor:
     return x.tanh()
 
 
+@accepts_torch_keywords
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     return x.softmax(axis=axis)
 
 
+@accepts_torch_keywords
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     return x.log_softmax(axis=axis)
 
 
+@accepts_torch_keywords
 def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return x.logsumexp(axis=axis, keepdims=keepdims)
 

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..autograd import enable_grad
+from ..autograd import bump_version, enable_grad
 from ..tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
@@ -102,6 +102,7 @@ class Optimizer:
             if g is None:
                 continue
             self._update(p.data, g.data, state, self._work_arrays(p.data))
+            bump_version(p)  # an in-place change: a graph that saved p must not use it
         return loss
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict, work):
