@@ -404,3 +404,53 @@ def test_matplotlib_plots_a_tensor():
         (line,) = ax.plot(Tensor([1.0, 2.0, 3.0]))
     np.testing.assert_array_equal(line.get_ydata(), [1.0, 2.0, 3.0])
     plt.close(fig)
+
+
+# ------------------------------------------------------------------ properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+INPLACE = {"add_": np.add, "sub_": np.subtract, "mul_": np.multiply, "div_": np.divide}
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), name=st.sampled_from(sorted(INPLACE)))
+def test_inplace_ops_match_their_out_of_place_result(data, name):
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, max_side=3))
+    other_shape = data.draw(hnp.broadcastable_shapes(shape, max_dims=len(shape)))
+    values = st.floats(0.5, 3) | st.floats(-3, -0.5)
+    a = data.draw(hnp.arrays(np.float32, shape, elements=values))
+    b = data.draw(hnp.arrays(np.float32, other_shape, elements=values))
+    t = Tensor(a.copy())
+    before = t._version
+    assert getattr(t, name)(Tensor(b)) is t
+    np.testing.assert_array_equal(t.data, INPLACE[name](a, b))
+    assert t.dtype == np.float32 and t.shape == shape
+    assert before is None and t._version[0] > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), name=st.sampled_from(["max", "min"]), keep=st.booleans())
+def test_max_min_with_dim_match_numpy(data, name, keep):
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+    a = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-5, 5)))
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    values, indices = getattr(Tensor(a), name)(dim=dim, keepdim=keep)
+    np.testing.assert_array_equal(values.data, getattr(np, name)(a, axis=dim, keepdims=keep))
+    arg = np.argmax if name == "max" else np.argmin
+    np.testing.assert_array_equal(indices.data, arg(a, axis=dim, keepdims=keep))
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_mean_and_var_of_ints_and_bools_are_float32_rounded_once(data):
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=2, max_side=5))
+    dtype = data.draw(st.sampled_from([np.int64, np.int32, np.bool_]))
+    a = data.draw(hnp.arrays(dtype, shape))
+    for stat in ("mean", "var"):
+        out = getattr(Tensor(a), stat)(axis=0)
+        exact = getattr(np, stat)(a.astype(np.float64), axis=0).astype(np.float32)
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out.data, exact)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._random import resolve_rng
-from .tensor import Tensor, accepts_torch_keywords, maximum
+from ._conventions import accepts_torch_keywords
+from .tensor import Tensor, maximum
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "logsumexp",
            "linear", "one_hot", "cross_entropy", "nll_loss", "mse_loss",

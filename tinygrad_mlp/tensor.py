@@ -6,14 +6,14 @@ sigmoid, tanh) is written in its stable form, so its values *and* gradients stay
 """
 from __future__ import annotations
 
-import functools
 import math
 import numbers
-from collections import namedtuple
 
 import numpy as np
 
 from . import autograd, ops
+from ._conventions import (accepts_torch_keywords, clamp_bounds, is_dtype_name, promote,
+                           values_or_indices)
 from ._inplace import InPlaceOps
 from ._random import resolve_rng
 from .autograd import RemovableHandle, _GradMode, shared_version
@@ -47,66 +47,6 @@ def _to_array(data, dtype=None) -> np.ndarray:
         raise TypeError(f"Tensor: unsupported dtype {arr.dtype}; expected a float, integer or "
                         f"bool array")
     return arr
-
-
-# PyTorch's keyword names and the numpy names they stand for.
-_TORCH_KEYWORDS = {"dim": "axis", "keepdim": "keepdims", "start_dim": "start_axis",
-                   "end_dim": "end_axis"}
-
-
-def accepts_torch_keywords(fn):
-    """Let ``fn`` (which takes numpy's ``axis=``/``keepdims=``) also take PyTorch's ``dim=``/
-    ``keepdim=`` (and ``start_dim=``/``end_dim=`` for ``start_axis``/``end_axis``); both names
-    of one argument at once is an error."""
-    name = fn.__qualname__.replace("Tensor.", "")
-
-    @functools.wraps(fn)
-    def with_torch_keywords(*args, **kwargs):
-        if kwargs and not kwargs.keys().isdisjoint(_TORCH_KEYWORDS):
-            for torch_name, numpy_name in _TORCH_KEYWORDS.items():
-                if torch_name in kwargs:
-                    if numpy_name in kwargs:
-                        raise TypeError(f"{name}: got both {numpy_name}= (numpy's name) and "
-                                        f"{torch_name}= (PyTorch's name) for the same argument; "
-                                        f"pass one")
-                    kwargs[numpy_name] = kwargs.pop(torch_name)
-        return fn(*args, **kwargs)
-    return with_torch_keywords
-
-
-def _values_or_indices(fn):
-    """``max``/``min``: the keyword says the convention. ``axis=`` gives the values (numpy);
-    ``dim=`` gives PyTorch's ``(values, indices)`` named tuple. A positional axis is refused:
-    ``v, i = x.max(1)`` written with PyTorch's habit would otherwise unpack rows of values."""
-    name = fn.__name__
-    result = namedtuple(name, ("values", "indices"))
-
-    @functools.wraps(fn)
-    def method(self, *args, axis=None, keepdims=None, dim=None, keepdim=None):
-        if args:
-            hint = (f"; for the elementwise {name}imum of two tensors use tg.{name}imum(a, b)"
-                    if isinstance(args[0], Tensor) else "")
-            raise TypeError(f"{name}: give the axis by keyword: {name}(axis={args[0]!r}) returns "
-                            f"the values (numpy), {name}(dim={args[0]!r}) returns (values, "
-                            f"indices) (PyTorch){hint}")
-        if dim is None:
-            if keepdims is not None and keepdim is not None:
-                raise TypeError(f"{name}: got both keepdims= and keepdim=; pass one")
-            keep = keepdim if keepdims is None else keepdims
-            return fn(self, axis=axis, keepdims=bool(keep))
-        if axis is not None:
-            raise TypeError(f"{name}: got both axis= (values only) and dim= (values and "
-                            f"indices); pass one")
-        if keepdims is not None:
-            raise TypeError(f"{name}: with dim= pass keepdim= (PyTorch's name), not keepdims=")
-        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
-            raise TypeError(f"{name}: dim= must be one int (it gives values and indices along "
-                            f"one axis); got {dim!r}. Use axis= for values over several axes")
-        keep = bool(keepdim)
-        values = fn(self, axis=dim, keepdims=keep)
-        arg = self.argmax if name == "max" else self.argmin
-        return result(values, arg(axis=dim, keepdims=keep))
-    return method
 
 
 def _normalize_axis(axis, ndim: int, op: str, shape):
@@ -340,7 +280,7 @@ class Tensor(InPlaceOps):
     def _binary(self, op, other, reflected=False, name=None):
         other = other if isinstance(other, Tensor) else self._operand(other)
         if other.data.dtype is not self.data.dtype:
-            self, other = _promote(self, other)
+            self, other = promote(self, other)
         a, b = (other, self) if reflected else (self, other)
         try:
             return op.apply(a, b)
@@ -419,7 +359,7 @@ class Tensor(InPlaceOps):
                     f"matmul: {a} @ {b}: the operands have different dtypes ({da} and {db}); "
                     f"cast one, e.g. x.float() or x.astype(np.float32) (numpy arrays such as "
                     f"np.random.rand(...) are float64; a layer's parameters are float32)")
-            self, other = _promote(self, other)
+            self, other = promote(self, other)
         if len(a) == 0 or len(b) == 0:
             raise ValueError(f"matmul: {a} @ {b}: both operands need at least one dimension")
         k_a = a[-1]
@@ -496,10 +436,10 @@ class Tensor(InPlaceOps):
     def clamp(self, min=None, max=None):
         """Limit to ``[min, max]`` (numbers; either may be None). The gradient is 1 inside,
         bounds included, and 0 outside (as PyTorch). ``clip`` is the same."""
-        return ops.Clamp.apply(self, **_clamp_bounds(self, min, max, "clamp"))
+        return ops.Clamp.apply(self, **clamp_bounds(min, max, "clamp"))
 
     def clip(self, min=None, max=None):
-        return ops.Clamp.apply(self, **_clamp_bounds(self, min, max, "clip"))
+        return ops.Clamp.apply(self, **clamp_bounds(min, max, "clip"))
 
     def pow(self, exponent):
         return self ** exponent
@@ -544,7 +484,7 @@ class Tensor(InPlaceOps):
         for arg in args:
             if isinstance(arg, Tensor):
                 dtype = arg.dtype
-            elif isinstance(arg, str) and not _is_dtype_name(arg):
+            elif isinstance(arg, str) and not is_dtype_name(arg):
                 device = arg
             else:
                 dtype = arg
@@ -649,7 +589,7 @@ class Tensor(InPlaceOps):
     def std(self, axis=None, keepdims=False, ddof: int = 0):
         return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
 
-    @_values_or_indices
+    @values_or_indices
     def max(self, axis=None, keepdims=False):
         """Maximum over ``axis`` (numpy semantics: values only, no indices). Tied entries share
         the gradient evenly."""
@@ -658,7 +598,7 @@ class Tensor(InPlaceOps):
             raise ValueError(f"max: empty tensor of shape {self.shape} has no maximum")
         return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
-    @_values_or_indices
+    @values_or_indices
     def min(self, axis=None, keepdims=False):
         """Minimum over ``axis``; tied entries share the gradient evenly."""
         return -((-self).max(axis=axis, keepdims=keepdims))
@@ -810,42 +750,10 @@ class Tensor(InPlaceOps):
 
 
 
-def _promote(a: Tensor, b: Tensor):
-    """PyTorch's rule for mixed dtypes where numpy's differs: an int or bool tensor meeting a
-    float one takes the float's dtype (numpy would widen float32 with int64 to float64)."""
-    ka, kb = a.data.dtype.kind, b.data.dtype.kind
-    # bool with float already keeps the float dtype in numpy (relu's mask relies on it: no cast)
-    if ka == "f" and kb in "iu":
-        return a, b.astype(a.data.dtype)
-    if kb == "f" and ka in "iu":
-        return a.astype(b.data.dtype), b
-    return a, b
-
-
 def _exact_float32(stat, data, axis, keepdims, **kw) -> Tensor:
     """mean/var of ints or bools: computed in float64 (exact for counts), given as float32."""
     return Tensor._from_op(np.asarray(stat(data, axis=axis, keepdims=keepdims, dtype=np.float64,
                                            **kw), dtype=DEFAULT_DTYPE))
-
-
-def _clamp_bounds(t, low, high, op) -> dict:
-    if low is None and high is None:
-        raise ValueError(f"{op}: give min=, max= or both")
-    for bound in (low, high):
-        if bound is not None and not isinstance(bound, numbers.Real):
-            raise TypeError(f"{op}: bounds must be numbers; got {type(bound).__name__} (for "
-                            f"tensor bounds use tg.maximum / tg.minimum)")
-    if low is not None and high is not None and low > high:
-        raise ValueError(f"{op}: min={low} is above max={high}")
-    return {"low": low, "high": high}
-
-
-def _is_dtype_name(name: str) -> bool:
-    try:
-        np.dtype(name)
-    except TypeError:
-        return False
-    return True
 
 
 def _unwrap(obj):

@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import functional as F
 from .._random import resolve_rng
-from ..tensor import Tensor, accepts_torch_keywords, tensor
+from .._conventions import accepts_torch_keywords
+from ..tensor import Tensor, tensor
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
