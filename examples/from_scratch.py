@@ -8,8 +8,11 @@ is written out, and the update is the micrograd loop:
             p -= lr * p.grad     # in place: p stays the same tensor
             p.grad = None
 
-Run:  python examples/from_scratch.py            (about 10 s + 30 s on 2 cores)
+Run:  python examples/from_scratch.py            (the full training sets, 10 epochs each)
       python examples/from_scratch.py --quick    (a few seconds, on a subset)
+
+Measured with seed 0 (AMD EPYC, one OpenBLAS thread, on a busy shared machine): softmax
+regression 84.41 % test accuracy in 7 s (4 s of CPU), the MLP 88.27 % in 29 s (14 s of CPU).
 """
 from __future__ import annotations
 
@@ -75,7 +78,7 @@ def main(argv=None):
         return x @ W + b
     clock = Clock()
     print("softmax regression")
-    train(linear, [W, b], x_train, y_train, epochs=1 if args.quick else 6, lr=0.2,
+    train(linear, [W, b], x_train, y_train, epochs=1 if args.quick else 10, lr=0.2,
           batch_size=64, rng=rng)
     results["softmax regression"] = report("softmax regression", linear, x_test, y_test, clock)
 
