@@ -137,7 +137,8 @@ def _check_versions(order) -> None:
     now = _InPlaceClock.count
     for t in order:
         ctx = t._ctx
-        if ctx is None or ctx.released or ctx.epoch == now or not ctx.reads_inputs:
+        # Usually every op was recorded after the last in-place change: one comparison each.
+        if ctx is None or ctx.epoch == now or ctx.released or not ctx.reads_inputs:
             continue
         for i, inp in enumerate(ctx.inputs):
             cell = inp._version
