@@ -111,6 +111,33 @@ def permutation(s):
         lambda p: signed(p, len(s)))).map(lambda axes: {"axes": axes})
 
 
+def axis_pair(s):
+    n = len(s)
+    return st.tuples(st.integers(-n, n - 1), st.integers(-n, n - 1)).map(
+        lambda ij: {"i": ij[0], "j": ij[1]})
+
+
+def clamp_bounds(s):
+    # Values are drawn on a 0.1 grid (distinct=True); bounds at x.x5 never tie with one.
+    bound = st.integers(-30, 29).map(lambda k: k / 10 + 0.05)
+    return st.one_of(
+        bound.map(lambda lo: {"min": lo}), bound.map(lambda hi: {"max": hi}),
+        st.tuples(bound, bound).map(lambda b: {"min": min(b), "max": max(b)}))
+
+
+def expand_sizes(s):
+    """PyTorch's expand sizes: -1 keeps an axis, a size-1 axis may grow, one new leading axis."""
+    dims = [st.sampled_from([-1, 1, 2, 3]) if n == 1 else st.sampled_from([-1, n]) for n in s]
+    lead = st.lists(st.integers(1, MAX_SIDE), max_size=1)
+    return st.tuples(lead, st.tuples(*dims)).map(lambda t: {"sizes": tuple(t[0]) + t[1]})
+
+
+def np_expand(a, sizes):
+    lead = len(sizes) - a.ndim
+    shape = tuple(a.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
+    return np.broadcast_to(a, shape)
+
+
 def broadcast_target(s):
     dims = [st.integers(1, MAX_SIDE) if n == 1 else st.just(n) for n in s]
     lead = st.lists(st.integers(1, MAX_SIDE), max_size=1)
@@ -260,6 +287,16 @@ OPS = [
     Op("log", lambda a: a.log(), np.log, (POSITIVE,)),
     Op("sqrt", lambda a: a.sqrt(), np.sqrt, (POSITIVE,)),
     Op("abs", lambda a: a.abs(), np.abs, (NONZERO,), smooth=False),
+    Op("abs_builtin", abs, np.abs, (NONZERO,), smooth=False),
+    Op("sin", lambda a: a.sin(), np.sin, (REAL,)),
+    Op("cos", lambda a: a.cos(), np.cos, (REAL,)),
+    Op("pow_method", lambda a, p: a.pow(p), lambda a, p: a ** p, (POSITIVE,),
+       with_params(shape, number(2.0, 0.5, -1.5))),
+    # bounds drawn between the sampled values' grid points, so no value sits on a kink
+    Op("clamp", lambda a, **k: a.clamp(**k), lambda a, **k: np.clip(a, k.get("min"), k.get("max")),
+       (REAL,), with_params(shape, clamp_bounds), smooth=False, distinct=True),
+    Op("clip", lambda a, **k: a.clip(**k), lambda a, **k: np.clip(a, k.get("min"), k.get("max")),
+       (REAL,), with_params(shape, clamp_bounds), smooth=False, distinct=True),
     Op("relu", lambda a: a.relu(), lambda a: np.maximum(a, 0), (NONZERO,), smooth=False),
     Op("leaky_relu", lambda a, p: a.leaky_relu(p), lambda a, p: np.where(a > 0, a, p * a),
        (NONZERO,), with_params(shape, number(0.01, 0.2)), smooth=False),
@@ -293,8 +330,23 @@ OPS = [
     # shape and movement
     Op("reshape", lambda a, shape: a.reshape(*shape), lambda a, shape: a.reshape(shape), (REAL,),
        with_params(shape, reshape_target)),
-    Op("transpose", lambda a, axes: a.transpose(*axes),
+    Op("transpose", lambda a, axes: a.transpose(axes),
        lambda a, axes: np.transpose(a, axes or None), (REAL,), with_params(shape, permutation)),
+    Op("transpose_two_axes_swaps", lambda a, i, j: a.transpose(i, j),
+       lambda a, i, j: np.swapaxes(a, i, j), (REAL,), with_params(shape_1d_up, axis_pair)),
+    Op("swapaxes", lambda a, i, j: a.swapaxes(i, j), lambda a, i, j: np.swapaxes(a, i, j),
+       (REAL,), with_params(shape_1d_up, axis_pair)),
+    Op("permute", lambda a, axes: a.permute(*axes), lambda a, axes: np.transpose(a, axes),
+       (REAL,), with_params(shape, lambda s: permutation(s).filter(
+           lambda p: len(p["axes"]) == len(s)))),
+    Op("unsqueeze", lambda a, dim: a.unsqueeze(dim), lambda a, dim: np.expand_dims(a, dim),
+       (REAL,), with_params(shape, lambda s: st.integers(-len(s) - 1, len(s)).map(
+           lambda k: {"dim": k}))),
+    Op("expand", lambda a, sizes: a.expand(*sizes), np_expand, (REAL,),
+       with_params(hnp.array_shapes(min_dims=0, max_dims=2, max_side=MAX_SIDE), expand_sizes)),
+    Op("view", lambda a, shape: a.view(*shape), lambda a, shape: a.reshape(shape), (REAL,),
+       with_params(shape, reshape_target)),
+    Op("clone", lambda a: a.clone(), np.copy, (REAL,)),
     Op("T", lambda a: a.T, lambda a: a.T, (REAL,)),
     Op("flatten", lambda a, start_axis: a.flatten(start_axis), np_flatten, (REAL,),
        with_params(shape_1d_up, lambda s: st.integers(-len(s), len(s) - 1).map(

@@ -20,7 +20,7 @@ class Block(nn.Module):
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(3, 3, rng=1)
-        self.scale = nn.Parameter(np.ones(3))
+        self.scale = nn.Parameter(np.ones(3, np.float32))
         self.skip = [nn.Linear(3, 3)]  # a plain list is not registered (as in PyTorch)
 
     def forward(self, x):
@@ -120,7 +120,7 @@ def test_train_eval_and_zero_grad_reach_every_module():
     assert net.eval() is net and not any(m.training for m in net.modules())
     net.train()
     assert all(m.training for m in net.modules())
-    net(Tensor(np.ones((2, 3)))).sum().backward()
+    net(Tensor(np.ones((2, 3), np.float32))).sum().backward()
     assert all(p.grad is not None for p in net.parameters())
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())

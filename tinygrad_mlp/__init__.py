@@ -5,13 +5,30 @@ the module-level tensor functions, and ``gradcheck``/``gradgradcheck``.
 """
 from ._random import get_rng_state, manual_seed, set_rng_state
 from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
-from .tensor import (Tensor, arange, concatenate, eye, full, maximum, minimum, ones, ones_like,
-                     rand, randn, stack, where, zeros, zeros_like)
+from .tensor import (Tensor, arange, cat, concatenate, eye, full, maximum, minimum, ones,
+                     ones_like, rand, randn, stack, where, zeros, zeros_like)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import functional, nn, optim
 from .serialization import load, save
 
+import sys as _sys
+import types as _types
+
 import numpy as _np
+
+from .tensor import tensor  # the factory; it replaces the submodule's name on the package
+
+
+class _Package(_types.ModuleType):
+    # ``tg.tensor`` is the factory, as ``torch.tensor``. Python binds a submodule to its
+    # package's attribute when it is (re)loaded; keep the factory there.
+    def __setattr__(self, name, value):
+        if name == "tensor" and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 float32 = _np.float32
 float64 = _np.float64

@@ -6,11 +6,12 @@ file rather than beside it.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
-import contextlib
+from numpy import may_share_memory as _np_may_share_memory
 
-__all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+__all__ = ["Function", "bump_version", "shared_version", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "grad", "backward", "topological_order", "RemovableHandle", "trace_modules",
            "module_stack"]
 
@@ -102,6 +103,54 @@ class enable_grad(_GradModeSwitch):
 
 
 # --------------------------------------------------------------------------------------------
+# Versions (in-place changes)
+# --------------------------------------------------------------------------------------------
+
+class _InPlaceClock:
+    # Counts every in-place change in the process. A recorded op notes the count when it is
+    # recorded (one integer, whatever its inputs); a tensor changed in place notes the count of
+    # that change in its version cell, shared with every view of its memory. An input changed
+    # after the op was recorded then has a version above the op's note.
+    count = 0
+
+
+def bump_version(t) -> None:
+    """Note that ``t``'s memory (and so every view of it) was just changed in place."""
+    _InPlaceClock.count += 1
+    cell = t._version
+    if cell is None:
+        t._version = [_InPlaceClock.count]
+    else:
+        cell[0] = _InPlaceClock.count
+
+
+def shared_version(t) -> list:
+    """``t``'s version cell, created on first use, for a tensor that views ``t``'s memory."""
+    cell = t._version
+    if cell is None:
+        cell = t._version = [0]
+    return cell
+
+
+def _check_versions(order) -> None:
+    """Refuse a backward through an op whose saved input was changed in place after recording."""
+    now = _InPlaceClock.count
+    for t in order:
+        ctx = t._ctx
+        # Usually every op was recorded after the last in-place change: one comparison each.
+        if ctx is None or ctx.epoch == now or ctx.released or not ctx.reads_inputs:
+            continue
+        for i, inp in enumerate(ctx.inputs):
+            cell = inp._version
+            if cell is not None and cell[0] > ctx.epoch:
+                raise RuntimeError(
+                    f"backward: input {i} of {ctx.name} (a tensor of shape {inp.shape}, dtype "
+                    f"{inp.dtype}), saved for its backward, was modified by an in-place operation "
+                    f"after {ctx.name} was recorded, so its gradient would be wrong. Change a copy "
+                    f"(x = x + y, or x.clone()), or do the in-place change after backward()")
+
+
+# --------------------------------------------------------------------------------------------
 # Module scopes (for drawing a graph collapsed by module)
 # --------------------------------------------------------------------------------------------
 
@@ -149,18 +198,27 @@ class Function:
     recording on (``create_graph=True``) records the derivative's own graph.
     """
 
-    __slots__ = ("inputs", "needs_grad", "released", "scope")
+    __slots__ = ("inputs", "needs_grad", "released", "scope", "epoch")
+    # Whether backward reads its inputs' values (then they are checked for in-place changes made
+    # after recording); ops that need only shapes say False.
+    reads_inputs = True
+    # Whether the output may be a view of the first input's memory (reshape, transpose, basic
+    # indexing): then the two share a version cell, so an in-place change of either is seen.
+    makes_view = False
 
     @classmethod
     def apply(cls, *inputs, **params):
         fn = _new_node(cls)
         out = inputs[0]._from_op(fn.forward(*[t.data for t in inputs], **params))
+        if cls.makes_view and _np_may_share_memory(out.data, inputs[0].data):
+            out._version = shared_version(inputs[0])
         if _GradMode.enabled:
             needs = tuple([t.requires_grad for t in inputs])
             if True in needs:  # record only when some input wants a gradient
                 fn.inputs = inputs
                 fn.needs_grad = needs
                 fn.released = False
+                fn.epoch = _InPlaceClock.count
                 out.requires_grad = True
                 out._ctx = fn
                 if _ModuleScope.stack:
@@ -234,20 +292,21 @@ def topological_order(roots) -> list:
     return order
 
 
-def _check_root(root, gradient):
+def _check_root(root, gradient, who="backward", keyword="gradient"):
     if not root.requires_grad:
         raise RuntimeError(
-            "backward: this tensor does not require grad and has no recorded graph "
+            f"{who}: this tensor does not require grad and has no recorded graph "
             "(create its inputs with requires_grad=True, and do not compute it under no_grad)")
     if gradient is None:
         if root.size != 1:
             raise RuntimeError(
-                f"backward: gradient can be implied only for a tensor with one element; this one "
-                f"has shape {root.shape}. Pass gradient= of that shape (e.g. ones) or reduce first")
+                f"{who}: {keyword} can be implied only for a tensor with one element; this one "
+                f"has shape {root.shape}. Pass {keyword}= of that shape (e.g. ones) or reduce "
+                f"first")
         return root._ones_like()
     gradient = root._as_gradient(gradient)
     if gradient.shape != root.shape:
-        raise ValueError(f"backward: gradient has shape {gradient.shape} but the tensor has "
+        raise ValueError(f"{who}: {keyword} has shape {gradient.shape} but the tensor has "
                          f"shape {root.shape}")
     return gradient
 
@@ -260,6 +319,7 @@ def run_backward(roots, gradients, retain_graph: bool, create_graph: bool, captu
     tensors that called ``retain_grad()`` keep theirs (that is ``backward()``).
     """
     order = topological_order(roots)
+    _check_versions(order)
     grads = {}
     for r, g in zip(roots, gradients):
         grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
@@ -374,7 +434,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     for i, t in enumerate(inputs):
         if not getattr(t, "requires_grad", False):
             raise RuntimeError(f"grad: input {i} (shape {t.shape}) does not require grad")
-    gradients = [_check_root(o, g) for o, g in zip(outputs, grad_outputs)]
+    gradients = [_check_root(o, g, "grad", "grad_outputs") for o, g in zip(outputs, grad_outputs)]
     if retain_graph is None:
         retain_graph = create_graph
     result = run_backward(outputs, gradients, retain_graph, create_graph, capture=inputs)

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import ops
 from ._random import resolve_rng
+from ._conventions import accepts_torch_keywords
 from ._validate import positive_int
 from .tensor import Tensor, maximum, where
 
@@ -44,14 +45,17 @@ def tanh(x: Tensor) -> Tensor:
     return x.tanh()
 
 
+@accepts_torch_keywords
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     return x.softmax(axis=axis)
 
 
+@accepts_torch_keywords
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     return x.log_softmax(axis=axis)
 
 
+@accepts_torch_keywords
 def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return x.logsumexp(axis=axis, keepdims=keepdims)
 

@@ -18,7 +18,8 @@ import numpy as np
 from ._special import erf_array
 from .autograd import Function, is_grad_enabled
 
-__all__ = ["Add", "Sub", "Mul", "Neg", "Div", "Pow", "Exp", "Log", "Maximum", "Where", "Sum", "Max",
+__all__ = ["Add", "Sub", "Mul", "Neg", "Div", "Pow", "Exp", "Log", "Sin", "Cos", "Clamp", "Maximum",
+           "Where", "Sum", "Max",
            "Reshape", "Transpose", "BroadcastTo", "GetItem", "ScatterAdd", "MatMul", "Cast",
            "Concatenate", "Erf", "Tanh"]
 
@@ -28,6 +29,7 @@ __all__ = ["Add", "Sub", "Mul", "Neg", "Div", "Pow", "Exp", "Log", "Maximum", "W
 
 class Add(Function):
     __slots__ = ()
+    reads_inputs = False
 
     def forward(self, a, b):
         return a + b
@@ -40,6 +42,7 @@ class Sub(Function):
     # A primitive rather than ``a + (-b)``: one recorded op instead of two, forward and backward,
     # for every subtraction (the softmax family subtracts twice per call).
     __slots__ = ()
+    reads_inputs = False
 
     def forward(self, a, b):
         return a - b
@@ -62,6 +65,7 @@ class Mul(Function):
 
 class Neg(Function):
     __slots__ = ()
+    reads_inputs = False
 
     def forward(self, a):
         return -a
@@ -136,6 +140,46 @@ class Log(Function):
         return (g / self.inputs[0],)
 
 
+class Sin(Function):
+    __slots__ = ()
+
+    def forward(self, a):
+        return np.sin(a)
+
+    def backward(self, g):
+        return (g * self.inputs[0].cos(),)
+
+
+class Cos(Function):
+    __slots__ = ()
+
+    def forward(self, a):
+        return np.cos(a)
+
+    def backward(self, g):
+        return (-g * self.inputs[0].sin(),)
+
+
+class Clamp(Function):
+    """``a`` limited to ``[low, high]`` (either may be None); the gradient passes where
+    ``low <= a <= high``, bounds included (as PyTorch), and is 0 outside."""
+
+    __slots__ = ("low", "high")
+
+    def forward(self, a, low=None, high=None):
+        self.low, self.high = low, high
+        return np.clip(a, low, high)
+
+    def backward(self, g):
+        a = self.inputs[0].data
+        inside = np.ones(a.shape, dtype=bool)
+        if self.low is not None:
+            inside &= a >= self.low
+        if self.high is not None:
+            inside &= a <= self.high
+        return (g * g._const(inside.astype(g.dtype)),)
+
+
 class Maximum(Function):
     """Elementwise maximum; where the two are equal, each side gets half the gradient (as PyTorch)."""
 
@@ -177,6 +221,7 @@ class Where(Function):
 
 class Sum(Function):
     __slots__ = ("axis", "keepdims")
+    reads_inputs = False
 
     def forward(self, a, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
@@ -194,6 +239,7 @@ class Max(Function):
     """Maximum over axes; tied entries split the gradient evenly (as PyTorch's ``amax``)."""
 
     __slots__ = ("axis", "keepdims", "share")
+    reads_inputs = False
 
     def forward(self, a, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
@@ -221,6 +267,7 @@ def _keepdims_shape(shape, axis):
 
 class Reshape(Function):
     __slots__ = ()
+    reads_inputs, makes_view = False, True
 
     def forward(self, a, shape):
         return a.reshape(shape)
@@ -231,6 +278,7 @@ class Reshape(Function):
 
 class Transpose(Function):
     __slots__ = ("axes",)
+    reads_inputs, makes_view = False, True
 
     def forward(self, a, axes):
         self.axes = axes
@@ -238,13 +286,14 @@ class Transpose(Function):
 
     def backward(self, g):
         axes = self.axes
-        if len(axes) == 2:  # its own inverse
+        if axes == (1, 0):  # its own inverse
             return (g.T,)
-        return (g.transpose(*np.argsort(axes).tolist()),)
+        return (g.permute(np.argsort(axes).tolist()),)
 
 
 class BroadcastTo(Function):
     __slots__ = ()
+    reads_inputs, makes_view = False, True
 
     def forward(self, a, shape):
         return np.broadcast_to(a, shape)
@@ -255,6 +304,7 @@ class BroadcastTo(Function):
 
 class GetItem(Function):
     __slots__ = ("index",)
+    reads_inputs, makes_view = False, True
 
     def forward(self, a, index):
         self.index = index
@@ -271,6 +321,7 @@ class ScatterAdd(Function):
     """
 
     __slots__ = ("index",)
+    reads_inputs = False
 
     def forward(self, g, index, shape):
         self.index = index
@@ -330,11 +381,11 @@ class MatMul(Function):
             g = g.reshape(*g.shape[:-1], 1, g.shape[-1])
         grad_a = grad_b = None
         if ga:
-            grad_a = g @ b2.swapaxes(-1, -2)
+            grad_a = MatMul.apply(g, b2.swapaxes(-1, -2))
             if a.ndim == 1:
                 grad_a = grad_a.reshape(*grad_a.shape[:-2], grad_a.shape[-1])
         if gb:
-            grad_b = a2.swapaxes(-1, -2) @ g
+            grad_b = MatMul.apply(a2.swapaxes(-1, -2), g)
             if b.ndim == 1:
                 grad_b = grad_b.reshape(*grad_b.shape[:-1])
         return grad_a, grad_b
@@ -342,6 +393,7 @@ class MatMul(Function):
 
 class Cast(Function):
     __slots__ = ()
+    reads_inputs = False
 
     def forward(self, a, dtype):
         return a.astype(dtype)
@@ -352,6 +404,7 @@ class Cast(Function):
 
 class Concatenate(Function):
     __slots__ = ("axis",)
+    reads_inputs = False
 
     def forward(self, *arrays, axis=0):
         self.axis = axis

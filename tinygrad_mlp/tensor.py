@@ -12,11 +12,14 @@ import numbers
 import numpy as np
 
 from . import autograd, ops
+from ._conventions import (accepts_torch_keywords, clamp_bounds, is_dtype_name, promote,
+                           values_or_indices)
+from ._inplace import InPlaceOps
 from ._random import resolve_rng
-from .autograd import RemovableHandle, _GradMode
+from .autograd import RemovableHandle, _GradMode, shared_version
 
-__all__ = ["Tensor", "where", "maximum", "minimum", "concatenate", "stack", "zeros", "ones",
-           "full", "zeros_like", "ones_like", "arange", "eye", "randn", "rand"]
+__all__ = ["Tensor", "tensor", "where", "maximum", "minimum", "concatenate", "cat", "stack",
+           "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "eye", "randn", "rand"]
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 _new_tensor = object.__new__
@@ -66,16 +69,18 @@ def _normalize_axis(axis, ndim: int, op: str, shape):
     return out[0] if isinstance(axis, (int, np.integer)) else tuple(out)
 
 
-class Tensor:
+class Tensor(InPlaceOps):
     """An n-dimensional array that records the operations applied to it.
 
     ``Tensor(data, requires_grad=False, dtype=None)``. ``data`` may be a numpy array (shared, not
     copied, like ``np.asarray``), a list, a number or a Tensor. Float arrays keep their dtype;
     Python numbers and lists become float32; integer and bool data stay integer/bool and cannot
-    require grad.
+    require grad. ``tg.tensor(data)`` copies instead and infers the dtype as PyTorch does.
     """
 
-    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_hooks", "_retains_grad",
+    # _version: None until the tensor's memory is viewed by another tensor or changed in place;
+    # then a one-item list, shared with every view, holding the in-place clock of the last change.
+    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_hooks", "_retains_grad", "_version",
                  "__weakref__")
     # Let ``ndarray <op> Tensor`` fall through to the Tensor's reflected operator.
     __array_ufunc__ = None
@@ -86,6 +91,8 @@ class Tensor:
         self._ctx = None
         self._hooks = None
         self._retains_grad = False
+        self._version = shared_version(data) if isinstance(data, Tensor) and \
+            self.data is data.data else None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -100,7 +107,7 @@ class Tensor:
         ``Parameter`` is an ordinary intermediate, not a parameter."""
         t = _new_tensor(Tensor)
         t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
-        t.grad = t._ctx = t._hooks = None
+        t.grad = t._ctx = t._hooks = t._version = None
         t.requires_grad = t._retains_grad = False
         return t
 
@@ -154,6 +161,12 @@ class Tensor:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
+    def numel(self) -> int:
+        return self.data.size
+
+    def dim(self) -> int:
+        return self.data.ndim
+
     @property
     def is_leaf(self) -> bool:
         return self._ctx is None
@@ -171,6 +184,21 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         return self.data
 
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)``: the data (shared unless a copy or another dtype is asked for)."""
+        arr = self.data
+        if dtype is not None and np.dtype(dtype) != arr.dtype:
+            if copy is False:
+                raise ValueError(f"Tensor.__array__: a {arr.dtype} tensor cannot be given as "
+                                 f"{np.dtype(dtype)} without a copy (copy=False was asked)")
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
+
+    def __array_function__(self, func, types, args, kwargs):
+        # A numpy function given tensors (np.mean(t), np.concatenate([t, u])) computes on their
+        # data and returns numpy results, recording nothing.
+        return func(*_unwrap(args), **_unwrap(kwargs))
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item: only a tensor with one element can be converted to a Python "
@@ -181,8 +209,10 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph (shares memory)."""
-        return Tensor._from_op(self.data)
+        """The same data, cut from the graph (shares memory and its version counter)."""
+        t = Tensor._from_op(self.data)
+        t._version = shared_version(self)
+        return t
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and self.data.dtype.kind != "f":
@@ -249,6 +279,8 @@ class Tensor:
 
     def _binary(self, op, other, reflected=False, name=None):
         other = other if isinstance(other, Tensor) else self._operand(other)
+        if other.data.dtype is not self.data.dtype:
+            self, other = promote(self, other)
         a, b = (other, self) if reflected else (self, other)
         try:
             return op.apply(a, b)
@@ -281,10 +313,20 @@ class Tensor:
         return self._binary(ops.Mul, other, reflected=True)
 
     def __truediv__(self, other):
+        if self.data.dtype.kind != "f":  # int / int: float32, as PyTorch (numpy gives float64)
+            return self._float_operands(other, "__truediv__")
         return self._binary(ops.Div, other)
 
     def __rtruediv__(self, other):
+        if self.data.dtype.kind != "f":
+            return self._float_operands(other, "__rtruediv__")
         return self._binary(ops.Div, other, reflected=True)
+
+    def _float_operands(self, other, method):
+        other = other if isinstance(other, Tensor) else self._operand(other)
+        if other.data.dtype.kind == "f":
+            return getattr(self.astype(other.dtype), method)(other)
+        return getattr(self.astype(DEFAULT_DTYPE), method)(other.astype(DEFAULT_DTYPE))
 
     def __pow__(self, other):
         return self._binary(ops.Pow, other)
@@ -307,8 +349,17 @@ class Tensor:
     def matmul(self, other) -> "Tensor":
         other = other if isinstance(other, Tensor) else self._operand(other)
         a, b = self.data.shape, other.data.shape
-        if len(a) == 2 and len(b) == 2 and a[1] == b[0]:  # the common case, checked at once
-            return ops.MatMul.apply(self, other)
+        if len(a) == 2 and len(b) == 2 and a[1] == b[0] and self.data.dtype is other.data.dtype:
+            return ops.MatMul.apply(self, other)  # the common case, checked at once
+        if self.data.dtype != other.data.dtype:
+            da, db = self.data.dtype, other.data.dtype
+            if da.kind == "f" and db.kind == "f":
+                # As PyTorch: no silent float64 model from one float64 input (np.random.rand).
+                raise TypeError(
+                    f"matmul: {a} @ {b}: the operands have different dtypes ({da} and {db}); "
+                    f"cast one, e.g. x.float() or x.astype(np.float32) (numpy arrays such as "
+                    f"np.random.rand(...) are float64; a layer's parameters are float32)")
+            self, other = promote(self, other)
         if len(a) == 0 or len(b) == 0:
             raise ValueError(f"matmul: {a} @ {b}: both operands need at least one dimension")
         k_a = a[-1]
@@ -350,16 +401,20 @@ class Tensor:
     def __ne__(self, other):
         return self._compare(np.not_equal, other)
 
+    @accepts_torch_keywords
     def any(self, axis=None, keepdims=False):
         return Tensor._from_op(np.any(self.data, axis=axis, keepdims=keepdims))
 
+    @accepts_torch_keywords
     def all(self, axis=None, keepdims=False):
         return Tensor._from_op(np.all(self.data, axis=axis, keepdims=keepdims))
 
+    @accepts_torch_keywords
     def argmax(self, axis=None, keepdims=False):
         axis = _normalize_axis(axis, self.ndim, "argmax", self.shape)
         return Tensor._from_op(np.argmax(self.data, axis=axis, keepdims=keepdims))
 
+    @accepts_torch_keywords
     def argmin(self, axis=None, keepdims=False):
         axis = _normalize_axis(axis, self.ndim, "argmin", self.shape)
         return Tensor._from_op(np.argmin(self.data, axis=axis, keepdims=keepdims))
@@ -372,6 +427,30 @@ class Tensor:
     def log(self):
         return ops.Log.apply(self)
 
+    def sin(self):
+        return ops.Sin.apply(self)
+
+    def cos(self):
+        return ops.Cos.apply(self)
+
+    def clamp(self, min=None, max=None):
+        """Limit to ``[min, max]`` (numbers; either may be None). The gradient is 1 inside,
+        bounds included, and 0 outside (as PyTorch). ``clip`` is the same."""
+        return ops.Clamp.apply(self, **clamp_bounds(min, max, "clamp"))
+
+    def clip(self, min=None, max=None):
+        return ops.Clamp.apply(self, **clamp_bounds(min, max, "clip"))
+
+    def pow(self, exponent):
+        return self ** exponent
+
+    def __abs__(self):
+        return self.abs()
+
+    def clone(self) -> "Tensor":
+        """A copy of the data that stays in the graph (the gradient passes through)."""
+        return ops.Cast.apply(self, dtype=self.dtype)  # astype always copies
+
     def astype(self, dtype) -> "Tensor":
         dtype = np.dtype(dtype)
         if dtype == self.dtype:
@@ -380,6 +459,39 @@ class Tensor:
             # An integer result cannot carry a gradient: cut it from the graph.
             return Tensor._from_op(self.data.astype(dtype))
         return ops.Cast.apply(self, dtype=dtype)
+
+    def float(self) -> "Tensor":
+        return self.astype(np.float32)
+
+    def double(self) -> "Tensor":
+        return self.astype(np.float64)
+
+    def long(self) -> "Tensor":
+        return self.astype(np.int64)
+
+    def int(self) -> "Tensor":
+        return self.astype(np.int32)
+
+    def bool(self) -> "Tensor":
+        return self.astype(np.bool_)
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.astype(other.dtype)
+
+    def to(self, *args, dtype=None, device=None) -> "Tensor":
+        """``to(dtype)``, ``to(other_tensor)`` (its dtype) or ``to("cpu")``; tensors live in host
+        memory (numpy), so any other device is refused."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif isinstance(arg, str) and not is_dtype_name(arg):
+                device = arg
+            else:
+                dtype = arg
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise RuntimeError(f"to: tinygrad_mlp computes with numpy on the CPU only; got device "
+                               f"{device!r} (use \"cpu\" or leave the device out)")
+        return self if dtype is None else self.astype(dtype)
 
     # ------------------------------------------------------------ elementwise (composed)
 
@@ -423,16 +535,19 @@ class Tensor:
     def tanh(self):
         return ops.Tanh.apply(self)  # a primitive: see ops.Tanh for why no composition will do
 
+    @accepts_torch_keywords
     def softmax(self, axis=-1):
         axis = _normalize_axis(axis, self.ndim, "softmax", self.shape)
         e = (self - self._detached_max(axis)).exp()
         return e / e.sum(axis=axis, keepdims=True)
 
+    @accepts_torch_keywords
     def log_softmax(self, axis=-1):
         axis = _normalize_axis(axis, self.ndim, "log_softmax", self.shape)
         shifted = self - self._detached_max(axis)
         return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
 
+    @accepts_torch_keywords
     def logsumexp(self, axis=None, keepdims=False):
         axis = _normalize_axis(axis, self.ndim, "logsumexp", self.shape)
         m = self._detached_max(axis)
@@ -451,21 +566,29 @@ class Tensor:
 
     # ------------------------------------------------------------ reductions
 
+    @accepts_torch_keywords
     def sum(self, axis=None, keepdims=False):
         axis = _normalize_axis(axis, self.ndim, "sum", self.shape)
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
+    @accepts_torch_keywords
     def mean(self, axis=None, keepdims=False):
         axis = _normalize_axis(axis, self.ndim, "mean", self.shape)
+        if self.data.dtype.kind != "f":  # ints and bools: float32, from an exact float64 mean
+            return _exact_float32(np.mean, self.data, axis, keepdims)
         return self.sum(axis=axis, keepdims=keepdims) * _reciprocal(_count(self.shape, axis))
 
+    @accepts_torch_keywords
     def var(self, axis=None, keepdims=False, ddof: int = 0):
         """Variance with numpy's default ``ddof=0`` (PyTorch's default is the unbiased ddof=1)."""
         axis = _normalize_axis(axis, self.ndim, "var", self.shape)
+        if self.data.dtype.kind != "f":
+            return _exact_float32(np.var, self.data, axis, keepdims, ddof=ddof)
         count = _count(self.shape, axis)
         centered = self - self.mean(axis=axis, keepdims=True)
         return (centered * centered).sum(axis=axis, keepdims=keepdims) * _reciprocal(count - ddof)
 
+    @accepts_torch_keywords
     def std(self, axis=None, keepdims=False, ddof: int = 0):
         v = self.var(axis=axis, keepdims=keepdims, ddof=ddof)
         zero = v.data == 0
@@ -477,6 +600,7 @@ class Tensor:
         zero = Tensor._from_op(zero)
         return where(zero, 0.0, where(zero, 1.0, v).sqrt())
 
+    @values_or_indices
     def max(self, axis=None, keepdims=False):
         """Maximum over ``axis`` (numpy semantics: values only, no indices). Tied entries share
         the gradient evenly."""
@@ -484,6 +608,7 @@ class Tensor:
         _check_not_empty_group(self.shape, axis, "max")
         return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
+    @values_or_indices
     def min(self, axis=None, keepdims=False):
         """Minimum over ``axis``; tied entries share the gradient evenly."""
         axis = _normalize_axis(axis, self.ndim, "min", self.shape)
@@ -503,32 +628,56 @@ class Tensor:
         new_shape = _resolve_shape(self.shape, self.size, shape)
         return ops.Reshape.apply(self, shape=new_shape)
 
-    def flatten(self, start_axis: int = 0):
-        """Flatten the axes from ``start_axis`` on (``x.flatten(1)`` keeps the batch axis)."""
-        start = _normalize_axis(start_axis, self.ndim, "flatten", self.shape) if self.ndim else 0
-        return self.reshape(*self.shape[:start], -1)
+    @accepts_torch_keywords
+    def flatten(self, start_axis: int = 0, end_axis: int = -1):
+        """Merge the axes ``start_axis..end_axis`` into one (``x.flatten(1)`` keeps the batch
+        axis); PyTorch's ``start_dim``/``end_dim`` work too."""
+        if not self.ndim:
+            return self.reshape(1)
+        start = _normalize_axis(start_axis, self.ndim, "flatten", self.shape)
+        end = _normalize_axis(end_axis, self.ndim, "flatten", self.shape)
+        if start > end:
+            raise ValueError(f"flatten: start axis {start_axis} comes after end axis {end_axis} "
+                             f"for a tensor of shape {self.shape}")
+        return self.reshape(*self.shape[:start], -1, *self.shape[end + 1:])
 
     def transpose(self, *axes):
-        """numpy semantics: no argument reverses the axes; otherwise a permutation."""
+        """``x.transpose(a, b)`` swaps two axes (PyTorch), whatever the number of axes;
+        ``x.transpose()`` reverses them (numpy, ``x.T``); a permutation of all the axes, as
+        separate ints (three or more) or one tuple, reorders them (numpy, like ``permute``)."""
+        if len(axes) == 2 and not isinstance(axes[0], (tuple, list)):
+            return self.swapaxes(*axes)
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         if not axes:
             axes = tuple(range(self.ndim))[::-1]
-        if sorted(a % max(self.ndim, 1) for a in axes) != list(range(self.ndim)) or \
-                any(not -self.ndim <= a < self.ndim for a in axes):
-            raise ValueError(f"transpose: axes {axes} are not a permutation of the axes of a "
+        return self._permute(axes, "transpose")
+
+    def permute(self, *dims):
+        """Reorder the axes: ``x.permute(2, 0, 1)`` or ``x.permute((2, 0, 1))``."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return self._permute(dims, "permute")
+
+    def _permute(self, axes, op: str):
+        ndim = self.ndim
+        if not all(isinstance(a, (int, np.integer)) for a in axes) or \
+                any(not -ndim <= a < ndim for a in axes) or \
+                sorted(a % max(ndim, 1) for a in axes) != list(range(ndim)):
+            raise ValueError(f"{op}: axes {tuple(axes)} are not a permutation of the axes of a "
                              f"tensor of shape {self.shape}")
-        axes = tuple(a % self.ndim for a in axes)
-        if axes == tuple(range(self.ndim)):
-            return ops.Reshape.apply(self, shape=self.shape)  # a new tensor (a view), never self
-        return ops.Transpose.apply(self, axes=axes)
+        # Always a new tensor (a view), even for the identity permutation.
+        return ops.Transpose.apply(self, axes=tuple(int(a) % ndim for a in axes))
 
     def swapaxes(self, a: int, b: int):
+        """Swap axes ``a`` and ``b`` (also ``transpose(a, b)``)."""
         axes = list(range(self.ndim))
         a = _normalize_axis(a, self.ndim, "swapaxes", self.shape)
         b = _normalize_axis(b, self.ndim, "swapaxes", self.shape)
         axes[a], axes[b] = axes[b], axes[a]
-        return self.transpose(*axes)
+        return self._permute(axes, "swapaxes")
+
+    swapdims = swapaxes
 
     def broadcast_to(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -543,6 +692,35 @@ class Tensor:
             raise ValueError(f"broadcast_to: cannot broadcast shape {self.shape} to "
                              f"{shape}") from None
 
+    def view(self, *shape):
+        """``reshape`` that refuses to copy (as PyTorch): the result shares this tensor's memory,
+        so an in-place change of one is seen in the other."""
+        out = self.reshape(*shape)
+        if out.data.size and not np.may_share_memory(out.data, self.data):
+            raise RuntimeError(f"view: a tensor of shape {self.shape} laid out as this one is "
+                               f"(e.g. after a transpose) cannot be viewed as shape {out.shape} "
+                               f"without a copy; use reshape() or clone() first")
+        return out
+
+    def unsqueeze(self, dim: int):
+        """A new axis of size 1 at ``dim`` (as ``expand_dims``)."""
+        return self.expand_dims(dim)
+
+    def expand(self, *sizes):
+        """Broadcast to ``sizes``; -1 keeps an axis's size (PyTorch's ``expand``)."""
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        lead = len(sizes) - self.ndim
+        if lead < 0:
+            raise ValueError(f"expand: {len(sizes)} sizes {tuple(sizes)} for a tensor of shape "
+                             f"{self.shape}; give at least one per axis")
+        shape = tuple(self.shape[i - lead] if n == -1 and i >= lead else n
+                      for i, n in enumerate(sizes))
+        if any(not isinstance(n, (int, np.integer)) or n < 0 for n in shape):
+            raise ValueError(f"expand: sizes {tuple(sizes)} for a tensor of shape {self.shape}: "
+                             f"-1 only keeps an existing axis; new leading axes need a size")
+        return self.broadcast_to(shape)
+
     def expand_dims(self, axis: int):
         if not -self.ndim - 1 <= axis <= self.ndim:
             raise ValueError(f"expand_dims: axis {axis} is out of range for a tensor of shape "
@@ -550,6 +728,7 @@ class Tensor:
         axis %= self.ndim + 1
         return self.reshape(*self.shape[:axis], 1, *self.shape[axis:])
 
+    @accepts_torch_keywords
     def squeeze(self, axis=None):
         if axis is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
@@ -579,9 +758,23 @@ class Tensor:
             raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape "
                              f"{self.shape}: {e}") from None
 
-    def __setitem__(self, index, value):
-        raise TypeError("tensors are immutable in the graph: build a new tensor with where() or "
-                        "concatenate(), or write to .data outside of autograd")
+
+
+def _exact_float32(stat, data, axis, keepdims, **kw) -> Tensor:
+    """mean/var of ints or bools: computed in float64 (exact for counts), given as float32."""
+    return Tensor._from_op(np.asarray(stat(data, axis=axis, keepdims=keepdims, dtype=np.float64,
+                                           **kw), dtype=DEFAULT_DTYPE))
+
+
+def _unwrap(obj):
+    """Tensors (also inside lists, tuples and dicts) replaced by their data."""
+    if isinstance(obj, Tensor):
+        return obj.data
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_unwrap(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _unwrap(v) for k, v in obj.items()}
+    return obj
 
 
 def _count(shape, axis) -> int:
@@ -671,6 +864,7 @@ def minimum(a, b) -> Tensor:
     return -(-a)._binary(ops.Maximum, -b, name="minimum")
 
 
+@accepts_torch_keywords
 def concatenate(tensors, axis: int = 0) -> Tensor:
     tensors = [_as_tensor(t) for t in tensors]
     if not tensors:
@@ -685,6 +879,7 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
     return ops.Concatenate.apply(*tensors, axis=axis)
 
 
+@accepts_torch_keywords
 def stack(tensors, axis: int = 0) -> Tensor:
     tensors = [_as_tensor(t) for t in tensors]
     if not tensors:
@@ -698,6 +893,31 @@ def stack(tensors, axis: int = 0) -> Tensor:
                          f"{tensors[0].shape} (the result has {ndim} axes)")
     axis %= ndim
     return concatenate([t.expand_dims(axis) for t in tensors], axis=axis)
+
+
+cat = concatenate  # PyTorch's name
+
+
+def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data``, its dtype inferred as PyTorch does: Python floats
+    give float32, ints int64, bools bool; numpy arrays and tensors keep their dtype."""
+    if isinstance(data, Tensor):
+        arr = data.data
+    else:
+        try:
+            arr = np.asarray(data)
+        except ValueError as e:
+            raise ValueError(f"tensor: cannot make a tensor from this data ({e})") from None
+        from_python = not isinstance(data, (np.ndarray, np.generic))
+        if dtype is None and from_python:
+            if arr.dtype.kind == "f":
+                arr = arr.astype(DEFAULT_DTYPE)
+            elif arr.dtype.kind in "iu":
+                arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "fiub" or (dtype is not None and np.dtype(dtype).kind not in "fiub"):
+        raise TypeError(f"tensor: unsupported dtype {np.dtype(dtype) if dtype else arr.dtype}; "
+                        f"expected float, integer or bool data")
+    return Tensor(np.array(arr, dtype=dtype, copy=True), requires_grad=requires_grad)
 
 
 def zeros(*shape, dtype=DEFAULT_DTYPE, requires_grad=False) -> Tensor:

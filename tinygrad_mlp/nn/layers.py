@@ -12,13 +12,25 @@ import numpy as np
 
 from .. import functional as F
 from .._random import resolve_rng
+from .._conventions import accepts_torch_keywords
 from .._validate import positive_int
-from ..tensor import Tensor
+from ..tensor import Tensor, tensor
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
            "Dropout", "Flatten", "BatchNorm1d", "GELU", "SiLU", "Softplus", "ELU", "LayerNorm",
            "Embedding"]
+
+
+def _as_input(module: Module, x) -> Tensor:
+    """A list or an array given to a layer becomes a tensor as ``tg.tensor`` makes one."""
+    if isinstance(x, Tensor):
+        return x
+    try:
+        return tensor(x)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{module!r}: expected a Tensor (or a list or array of numbers); got "
+                        f"{type(x).__name__} ({e})") from None
 
 
 def _shape_error(module: Module, x, expected: str) -> ValueError:
@@ -56,6 +68,10 @@ class Linear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x):
+        if not isinstance(x, Tensor):
+            x = _as_input(self, x)
+            if x.dtype.kind in "iub":  # a list of ints: the layer's dtype, as a float list gets
+                x = x.astype(self.weight.dtype)
         shape = x.shape
         if not shape or shape[-1] != self.in_features:
             raise _shape_error(self, x, f"(..., {self.in_features})")
@@ -99,12 +115,15 @@ class Tanh(Module):
 
 
 class Softmax(Module):
+    """Softmax over ``axis`` (PyTorch's ``dim=`` works too)."""
+
+    @accepts_torch_keywords
     def __init__(self, axis: int = -1):
         super().__init__()
         self.axis = axis
 
     def forward(self, x):
-        return x.softmax(axis=self.axis)
+        return _as_input(self, x).softmax(axis=self.axis)
 
     def extra_repr(self):
         return f"axis={self.axis}"
@@ -112,7 +131,7 @@ class Softmax(Module):
 
 class LogSoftmax(Softmax):
     def forward(self, x):
-        return x.log_softmax(axis=self.axis)
+        return _as_input(self, x).log_softmax(axis=self.axis)
 
 
 class Dropout(Module):
@@ -134,13 +153,16 @@ class Dropout(Module):
 
 
 class Flatten(Module):
-    """Merge axes ``start_axis..end_axis`` into one (by default all but the batch axis)."""
+    """Merge axes ``start_axis..end_axis`` into one (by default all but the batch axis);
+    PyTorch's ``start_dim=``/``end_dim=`` work too."""
 
+    @accepts_torch_keywords
     def __init__(self, start_axis: int = 1, end_axis: int = -1):
         super().__init__()
         self.start_axis, self.end_axis = start_axis, end_axis
 
     def forward(self, x):
+        x = _as_input(self, x)
         shape, ndim = x.shape, len(x.shape)
         start = self.start_axis + ndim if self.start_axis < 0 else self.start_axis
         end = self.end_axis + ndim if self.end_axis < 0 else self.end_axis

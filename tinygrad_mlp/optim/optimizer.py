@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..autograd import enable_grad
+from ..autograd import bump_version, enable_grad
 from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -198,6 +198,7 @@ class Optimizer:
                     if gd.shape != data.shape or gd.dtype != data.dtype:
                         self._bad_grad(i, p, gd)
                     self._update(data, gd, states[i], self._work_arrays(data), group)
+                    bump_version(p)  # an in-place change: a graph that saved p must not use it
                 i += 1
         for hook in tuple(self._step_post_hooks.values()):
             hook(self, (), {})
