@@ -83,6 +83,9 @@ CONVENTIONS = {
 
 # Ops of the op table that the programs do not compare with PyTorch, with the reason.
 NOT_COMPARED = {
+    "view": "reshape that refuses to copy: whether an input is contiguous depends on the steps "
+            "before it, so a random program cannot know in advance that view is allowed; "
+            "reshape (the same op once allowed) is compared",
 }
 
 
@@ -197,6 +200,10 @@ def _broadcast_target(draw, shapes):
 def _swap_axes(draw, shapes):
     n = len(shapes[0])
     return {"axis1": draw(st.integers(-n, n - 1)), "axis2": draw(st.integers(-n, n - 1))}
+
+
+def _permutation(draw, shapes):
+    return {"axes": tuple(draw(st.permutations(range(len(shapes[0])))))}
 
 
 def _squeeze_axis(draw, shapes):
@@ -353,6 +360,13 @@ OPS = [
     _op("relu", UNARY, lambda a: a.relu(), lambda a: a.relu(), "{0}.relu()"),
     _op("leaky_relu", UNARY, lambda a: a.leaky_relu(0.1),
         lambda a: torch.nn.functional.leaky_relu(a, 0.1), "{0}.leaky_relu(0.1)"),
+    _op("abs_builtin", UNARY, abs, abs, "abs({0})"),
+    _op("sin", UNARY, lambda a: a.sin(), lambda a: a.sin(), "{0}.sin()"),
+    _op("cos", UNARY, lambda a: a.cos(), lambda a: a.cos(), "{0}.cos()"),
+    _op("pow_method", UNARY, lambda a: a.pow(2), lambda a: a.pow(2), "{0}.pow(2)"),
+    _op("clamp", UNARY, lambda a: a.clamp(-0.5, 1.0), lambda a: a.clamp(-0.5, 1.0),
+        "{0}.clamp(-0.5, 1.0)"),  # leaves hold -0.5 and 1.0 exactly: the bounds' gradient too
+    _op("clip", UNARY, lambda a: a.clip(min=0.0), lambda a: a.clip(min=0.0), "{0}.clip(min=0.0)"),
     _op("sigmoid", UNARY, lambda a: a.sigmoid(), lambda a: a.sigmoid(), "{0}.sigmoid()"),
     _op("tanh", UNARY, lambda a: a.tanh(), lambda a: a.tanh(), "{0}.tanh()"),
     _op("tanh_tails", UNARY, lambda a: (a * 300).tanh(), lambda a: (a * 300).tanh(),
@@ -394,6 +408,16 @@ OPS = [
         lambda a, axis1, axis2: torch.swapaxes(a, axis1, axis2),
         "{0}.swapaxes({p[axis1]}, {p[axis2]})",
         params=_swap_axes, when=_ndim_at_least(1)),
+    _op("transpose_two_axes_swaps", UNARY, lambda a, axis1, axis2: a.transpose(axis1, axis2),
+        lambda a, axis1, axis2: torch.transpose(a, axis1, axis2),
+        "{0}.transpose({p[axis1]}, {p[axis2]})", params=_swap_axes, when=_ndim_at_least(1)),
+    _op("permute", UNARY, lambda a, axes: a.permute(*axes), lambda a, axes: a.permute(axes),
+        "{0}.permute{p[axes]}", params=_permutation),
+    _op("unsqueeze", UNARY, lambda a, axis: a.unsqueeze(axis), lambda a, axis: a.unsqueeze(axis),
+        "{0}.unsqueeze({p[axis]})", params=_expand_axis, when=_can_grow),
+    _op("expand", UNARY, lambda a, shape: a.expand(*shape), lambda a, shape: a.expand(shape),
+        "{0}.expand{p[shape]}", params=_broadcast_target, when=_can_grow),
+    _op("clone", UNARY, lambda a: a.clone(), lambda a: a.clone(), "{0}.clone()"),
     _op("squeeze", UNARY, lambda a, axis: a.squeeze(axis),
         lambda a, axis: a.squeeze() if axis is None else a.squeeze(axis),
         "{0}.squeeze({p[axis]})", params=_squeeze_axis),
