@@ -443,9 +443,15 @@ def test_fit_steps_reduce_on_plateau_with_the_monitored_metric():
     with pytest.raises(ValueError, match="mode='max'"):
         fit(model, tg.functional.cross_entropy, opt, DataLoader(x, y, 10), 1,
             val_loader=DataLoader(x, y, 10), scheduler=sched, monitor="val_acc", progress=False)
+    # Without a val_loader the monitor defaults to the training loss, and the schedule steps on
+    # it; a validation monitor asked for without a val_loader is refused.
     with pytest.raises(ValueError, match="no val_loader"):
         fit(model, tg.functional.cross_entropy, opt, DataLoader(x, y, 10), 1,
-            scheduler=sched, progress=False, restore_best=False)
+            scheduler=sched, progress=False, restore_best=False, monitor="val_loss")
+    steps = sched.state_dict().get("last_epoch")
+    fit(model, tg.functional.cross_entropy, opt, DataLoader(x, y, 10), 2, scheduler=sched,
+        progress=False)
+    assert sched.state_dict().get("last_epoch") == steps + 2
 
 
 def test_step_post_hook_drives_an_ema_and_can_be_removed():
