@@ -409,10 +409,10 @@ OPS = [
         when=_ndim_at_least(1)),
     _op("getitem_integer_arrays", UNARY, lambda a, index: a[index],
         lambda a, index: a[_torch_index(index)], "{0}[{p[index]!r}]", params=_int_index,
-        when=_ndim_at_least(1)),
+        when=lambda s: len(s) >= 1 and s[0] > 0),
     _op("getitem_slice_and_array", UNARY, lambda a, index: a[index],
         lambda a, index: a[_torch_index(index)], "{0}[{p[index]!r}]", params=_slice_and_array,
-        when=_ndim_at_least(2)),
+        when=lambda s: len(s) >= 2 and s[1] > 0),
     _op("getitem_bool_mask", UNARY, lambda a, index: a[index],
         lambda a, index: a[_torch_index(index)], "{0}[{p[index]!r}]", params=_bool_mask,
         when=_ndim_at_least(1)),
@@ -435,7 +435,7 @@ OPS = [
         lambda a, target, reduction, label_smoothing: torch.nn.functional.cross_entropy(
             a, _t(target), reduction=reduction, label_smoothing=label_smoothing),
         "F.cross_entropy({0}, {p[target]!r}, reduction={p[reduction]!r}, "
-        "label_smoothing={p[label_smoothing]})", params=_labels, when=lambda s: len(s) == 2),
+        "label_smoothing={p[label_smoothing]})", params=_labels, when=lambda s: len(s) == 2 and s[1] > 0),
     _op("mse_loss", UNARY,
         lambda a, target, reduction: F.mse_loss(a, target, reduction=reduction),
         lambda a, target, reduction: torch.nn.functional.mse_loss(
