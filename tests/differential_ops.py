@@ -44,6 +44,9 @@ CONVENTIONS = {
         "tensor, even when it changes nothing (a view)."),
     "Python numbers take the tensor's dtype; float32 with a float64 tensor gives float64": (
         "PyTorch's promotion (numpy 2 does the same for Python scalars). Both sides follow it."),
+    "matmul of float32 and float64 gives float64": (
+        "numpy's promotion, as for every other binary op here and in PyTorch; PyTorch's matmul "
+        "alone refuses mixed dtypes. Compared against torch with both operands promoted."),
     "kinks: relu'(0) = 0, abs'(0) = 0, leaky_relu'(0) = slope, maximum/minimum ties split evenly": (
         "all as PyTorch; listed because a program hits these points on purpose."),
     "where PyTorch's derivative is NaN, ours may be a number": (
@@ -260,6 +263,11 @@ def _torch_index(index):
     return _t(index) if isinstance(index, np.ndarray) else index
 
 
+def _torch_matmul(a, w):
+    dtype = torch.promote_types(a.dtype, w.dtype)  # see CONVENTIONS
+    return a.to(dtype) @ w.to(dtype)
+
+
 def _matmul_leaf(draw, shapes):
     s = shapes[0]
     k = s[-1]
@@ -434,14 +442,14 @@ OPS = [
         when=_ndim_at_least(1)),
     _op("getitem_integer_arrays", UNARY, lambda a, index: a[index],
         lambda a, index: a[_torch_index(index)], "{0}[{p[index]!r}]", params=_int_index,
-        when=_ndim_at_least(1)),
+        when=lambda s: len(s) >= 1 and s[0] > 0),
     _op("getitem_slice_and_array", UNARY, lambda a, index: a[index],
         lambda a, index: a[_torch_index(index)], "{0}[{p[index]!r}]", params=_slice_and_array,
-        when=_ndim_at_least(2)),
+        when=lambda s: len(s) >= 2 and s[1] > 0),
     _op("getitem_bool_mask", UNARY, lambda a, index: a[index],
         lambda a, index: a[_torch_index(index)], "{0}[{p[index]!r}]", params=_bool_mask,
         when=_ndim_at_least(1)),
-    _op("matmul", BINARY, lambda a, w: a @ w, lambda a, w: a @ w, "{0} @ {1}",
+    _op("matmul", BINARY, lambda a, w: a @ w, _torch_matmul, "{0} @ {1}",
         when=_ndim_at_least(1), leaf=_matmul_leaf),
     _op("astype_float64", UNARY, lambda a: a.astype(np.float64), lambda a: a.double(),
         "{0}.astype(np.float64)"),
@@ -460,7 +468,7 @@ OPS = [
         lambda a, target, reduction, label_smoothing: torch.nn.functional.cross_entropy(
             a, _t(target), reduction=reduction, label_smoothing=label_smoothing),
         "F.cross_entropy({0}, {p[target]!r}, reduction={p[reduction]!r}, "
-        "label_smoothing={p[label_smoothing]})", params=_labels, when=lambda s: len(s) == 2),
+        "label_smoothing={p[label_smoothing]})", params=_labels, when=lambda s: len(s) == 2 and s[1] > 0),
     _op("mse_loss", UNARY,
         lambda a, target, reduction: F.mse_loss(a, target, reduction=reduction),
         lambda a, target, reduction: torch.nn.functional.mse_loss(
