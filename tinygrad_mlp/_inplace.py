@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._conventions import clamp_bounds
 from .autograd import _GradMode, bump_version
 
 
@@ -86,9 +87,11 @@ class InPlaceOps:
         return self._write("copy_", src, lambda d, v: np.copyto(d, v, casting="same_kind"))
 
     def clamp_(self, min=None, max=None):
-        if min is None and max is None:
-            raise ValueError("clamp_: give min=, max= or both")
-        return self._write("clamp_", (min, max), lambda d, v: np.clip(d, v[0], v[1], out=d))
+        """In place, with ``clamp``'s checks (number bounds, ``min <= max``)."""
+        bounds = clamp_bounds(min, max, "clamp_")
+        low, high = bounds["low"], bounds["high"]
+        return self._write("clamp_", np.asarray(low if high is None else high),
+                           lambda d, v: np.clip(d, low, high, out=d))
 
     def __setitem__(self, index, value):
         if isinstance(index, InPlaceOps):
@@ -97,13 +100,23 @@ class InPlaceOps:
             index = tuple(i.data if isinstance(i, InPlaceOps) else i for i in index)
 
         def write(d, v):
-            d[index] = v
+            try:
+                d[index] = v
+            except ValueError as e:  # name the shape of the part written, not the whole tensor
+                if not d.flags.writeable:
+                    raise
+                region = np.shape(d[index])
+                raise ValueError(f"setitem: a value of shape {np.shape(v)} cannot be written into "
+                                 f"t[{index!r}], which has shape {region} (the value must "
+                                 f"broadcast to it): {e}") from None
         self._write("setitem", value, write)
 
 
 def _inplace_error(op: str, t, value, e: Exception) -> Exception:
     """The numpy error of an in-place write, said in the tensor's terms."""
     msg = str(e)
+    if msg.startswith(f"{op}: "):  # already said in the tensor's terms
+        return e
     if "read-only" in msg:
         return ValueError(f"{op}: this tensor's memory is read-only (a broadcast view, e.g. from "
                           f"expand or broadcast_to); clone() it first")

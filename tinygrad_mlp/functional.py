@@ -154,7 +154,9 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of ``weight`` (num_embeddings, dim) picked by the integer indices ``input``: the
     output has shape ``input.shape + (dim,)``. The row at ``padding_idx`` is returned as it is
     but gets no gradient (as PyTorch)."""
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    # A copy: the index is kept for backward, and the caller's array (a token buffer refilled for
+    # the next batch) must not move the gradient to other rows.
+    idx = np.array(input.data if isinstance(input, Tensor) else input, copy=True)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers; got dtype {idx.dtype}")
     if weight.ndim != 2:

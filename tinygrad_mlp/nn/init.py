@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from .._random import resolve_rng
+from ..autograd import bump_version
 from ..tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
@@ -65,6 +66,7 @@ def _generator(generator, rng, fn: str) -> np.random.Generator:
 def _write(tensor: Tensor, values) -> Tensor:
     # np.copyto writes into the existing array: identity, dtype and layout stay.
     np.copyto(tensor.data, values, casting="unsafe")
+    bump_version(tensor)  # a graph that saved the old values must refuse to backpropagate
     return tensor
 
 

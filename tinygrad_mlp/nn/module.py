@@ -10,7 +10,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..autograd import RemovableHandle, module_stack
+from ..autograd import RemovableHandle, bump_version, module_stack
 from ..tensor import Tensor
 
 __all__ = ["Parameter", "Module", "IncompatibleKeys"]
@@ -325,6 +325,7 @@ class Module:
                              + "\n  ".join(problems))
         for target, value in updates:
             np.copyto(target.data, value, casting="unsafe")
+            bump_version(target)  # a graph recorded before the load must not use the new values
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ printing

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from ..autograd import bump_version
 from ..tensor import Tensor, concatenate
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
@@ -106,4 +107,5 @@ def vector_to_parameters(vec, parameters) -> None:
     for p in params:
         n = p.data.size
         np.copyto(p.data, data[start:start + n].reshape(p.data.shape), casting="unsafe")
+        bump_version(p)
         start += n

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from ..autograd import bump_version
+
 __all__ = ["EMA"]
 
 
@@ -83,20 +85,24 @@ class EMA:
         if self._swapped:
             raise RuntimeError("EMA.average_parameters: already inside average_parameters()")
         trained = [np.array(t.data, copy=True, order="K") for t in self._tensors]
-        for t, avg in zip(self._tensors, self.average):
-            np.copyto(t.data, avg)
+        self._write(self.average)
         self._swapped = True
         try:
             yield self.model
         finally:
-            for t, w in zip(self._tensors, trained):
-                np.copyto(t.data, w)
+            self._write(trained)
             self._swapped = False
 
     def copy_to(self):
         """Write the averaged weights into the model (for good)."""
-        for t, avg in zip(self._tensors, self.average):
-            np.copyto(t.data, avg)
+        self._write(self.average)
+
+    def _write(self, arrays):
+        # In place, and counted as an in-place change: a graph recorded with the weights found
+        # here must refuse to backpropagate rather than use the ones written.
+        for t, arr in zip(self._tensors, arrays):
+            np.copyto(t.data, arr)
+            bump_version(t)
 
     def state_dict(self) -> dict:
         """``{"decay", "num_updates", "use_buffers", "average": {name: array}}`` (copies)."""

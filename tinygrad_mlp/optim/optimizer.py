@@ -176,10 +176,13 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True):
         """Set every parameter's ``.grad`` to None (or fill it with zeros)."""
         for p in self.params:
-            if set_to_none or p.grad is None:
+            g = p.grad
+            if set_to_none or g is None:
                 p.grad = None
-            else:
-                p.grad.data[...] = 0
+            elif g.data.flags.writeable and g._ctx is None:
+                g.data[...] = 0
+            else:  # part of a graph (create_graph) or a read-only array: a fresh zero gradient
+                p.grad = g._const(np.zeros_like(g.data))
 
     def step(self, closure=None):
         """Update every parameter that has a gradient (those whose ``.grad`` is None are
