@@ -469,6 +469,9 @@ class Tensor:
     def std(self, axis=None, keepdims=False, ddof: int = 0):
         v = self.var(axis=axis, keepdims=keepdims, ddof=ddof)
         zero = v.data == 0
+        if self.size:  # a constant group's variance can round to 1e-33 instead of 0 (the mean
+            # is off by an ulp), and 1/std would blow its derivatives up: test the group itself
+            zero = zero | (np.ptp(self.data, axis=axis, keepdims=keepdims) == 0)
         if not zero.any():
             return v.sqrt()
         # Where the variance is 0 (a group of one, or of equal values) sqrt'(0) is infinite and
@@ -506,7 +509,8 @@ class Tensor:
     def flatten(self, start_axis: int = 0):
         """Flatten the axes from ``start_axis`` on (``x.flatten(1)`` keeps the batch axis)."""
         start = _normalize_axis(start_axis, self.ndim, "flatten", self.shape) if self.ndim else 0
-        return self.reshape(*self.shape[:start], -1)
+        # the size written out, not -1: -1 is ambiguous for an empty tensor ((0, 1, 1) -> (0, 1))
+        return self.reshape(*self.shape[:start], math.prod(self.shape[start:]))
 
     def transpose(self, *axes):
         """numpy semantics: no argument reverses the axes; otherwise a permutation."""
