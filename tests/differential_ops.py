@@ -59,15 +59,16 @@ CONVENTIONS = {
         "var, ...) reaches an inner value by two paths of opposite sign, inf - inf = NaN, where "
         "PyTorch's fused backward multiplies once (g * s * (1 - s)). Only the infinite case: "
         "any finite gradient is compared."),
-    "once a value of the program is NaN or infinite, a value or derivative of ours may be NaN "
-    "where PyTorch's is a number": (
+    "once a value of the program is NaN or infinite, a value or derivative may be NaN on one "
+    "side and a number on the other": (
         "how NaN and inf travel is not the same op by op: relu is x times the mask x > 0 and its "
         "gradient g times the mask (np.where costs 5x a multiplication on the hot path), so "
         "relu(-inf) and an infinite g at x <= 0 give inf * 0 = NaN where PyTorch gives 0; our "
         "abs is x * sign(x) and "
         "numpy's sign(NaN) is NaN, PyTorch's is 0. maximum/minimum do give the losing side 0 "
-        "(pinned in test_numerics). Programs whose values are all finite are compared "
-        "strictly."),
+        "(pinned in test_numerics). The other way: softmax of a row with +inf shifts by a max "
+        "of 0 (an infinite max is replaced), so a finite entry gets 0 where PyTorch's x - max "
+        "is NaN. Programs whose values are all finite are compared strictly."),
     "d/da a ** b where b == 0 (a tensor) has derivative 1/a with respect to b": (
         "PyTorch masks d/da a ** b to 0 wherever b == 0, so its mixed second derivative there is "
         "0 and its Hessian is not symmetric (d/da d/db is 1/a); ours masks only at a == 0, where "

@@ -143,12 +143,12 @@ def _filled(a, like):
 
 
 def _accepted(ours, theirs, derivative, nan_seen=False):
-    """Where results may differ (CONVENTIONS): both infinite (signed zeros); ours NaN in a
+    """Where results may differ (CONVENTIONS): both infinite (signed zeros); either NaN in a
     program that has a NaN or infinite value; for derivatives, PyTorch's is NaN, or PyTorch's
     is infinite and ours NaN."""
     accepted = np.isinf(theirs) & np.isinf(ours)
     if nan_seen:
-        accepted |= np.isnan(ours)
+        accepted |= np.isnan(ours) | np.isnan(theirs)
     if derivative:
         accepted |= np.isnan(theirs) | (np.isinf(theirs) & np.isnan(ours))
     return accepted

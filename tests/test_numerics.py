@@ -254,3 +254,20 @@ def test_maximum_and_minimum_give_the_losing_side_zero_even_for_a_nan_gradient()
     y = tg.minimum(a, b)
     (ga, gb) = tg.grad((a / y).sum(), [a, b])  # 0/0 at the first entry: a NaN gradient
     assert gb.data[0] == 0.0 and np.isnan(ga.data[0])
+
+
+def test_std_of_a_constant_group_whose_variance_rounds_above_zero():
+    x = leaf(np.full((2, 6), np.log(2.0)))
+    assert x.var(axis=1).data.max() > 0  # 1e-32: the mean is an ulp off log(2)
+    s = x.std(axis=1)
+    np.testing.assert_array_equal(s.data, [0.0, 0.0])
+    (g,) = tg.grad(s.sum(), [x], create_graph=True)
+    (h,) = tg.grad((g * g).sum(), [x])
+    np.testing.assert_array_equal(g.data, np.zeros((2, 6)))
+    np.testing.assert_array_equal(h.data, np.zeros((2, 6)))
+
+
+def test_flatten_of_an_empty_tensor():
+    x = Tensor(np.zeros((0, 2, 3)), requires_grad=True)
+    assert x.flatten(1).shape == (0, 6)  # as PyTorch (numpy's reshape(0, -1) refuses)
+    assert x.flatten().shape == (0,)

@@ -592,6 +592,9 @@ class Tensor(InPlaceOps):
     def std(self, axis=None, keepdims=False, ddof: int = 0):
         v = self.var(axis=axis, keepdims=keepdims, ddof=ddof)
         zero = v.data == 0
+        if self.size:  # a constant group's variance can round to 1e-33 instead of 0 (the mean
+            # is off by an ulp), and 1/std would blow its derivatives up: test the group itself
+            zero = zero | (np.ptp(self.data, axis=axis, keepdims=keepdims) == 0)
         if not zero.any():
             return v.sqrt()
         # Where the variance is 0 (a group of one, or of equal values) sqrt'(0) is infinite and
@@ -639,7 +642,9 @@ class Tensor(InPlaceOps):
         if start > end:
             raise ValueError(f"flatten: start axis {start_axis} comes after end axis {end_axis} "
                              f"for a tensor of shape {self.shape}")
-        return self.reshape(*self.shape[:start], -1, *self.shape[end + 1:])
+        # the size written out, not -1: -1 is ambiguous for an empty tensor ((0, 1, 1) -> (0, 1))
+        return self.reshape(*self.shape[:start], math.prod(self.shape[start:end + 1]),
+                            *self.shape[end + 1:])
 
     def transpose(self, *axes):
         """``x.transpose(a, b)`` swaps two axes (PyTorch), whatever the number of axes;
