@@ -2,32 +2,28 @@
 tanh) and the index of an indexing op. A later in-place change of them must make backward refuse,
 as a change of a saved input does, never give a gradient computed from the new values.
 
-The tests marked xfail(strict=True) fail on the current core (a silently wrong gradient) and turn
-into errors to remove the mark from as soon as the core checks these values too; embedding copies
-its index itself and is checked unmarked."""
+The test marked xfail(strict=True) shows a hole still open (numpy functions writing into a
+Tensor's memory); it turns into an error, to remove the mark from, as soon as the hole is closed."""
 import numpy as np
 import pytest
 
 import tinygrad_mlp as tg
 
 MODIFIED = "modified by an in-place operation"
-CORE_GAP = "the version check covers an op's inputs only"
 
 
 def _leaf():
     return tg.Tensor(np.array([0.5, 1.0, 2.0], np.float32), requires_grad=True)
 
 
-@pytest.mark.xfail(strict=True, reason=CORE_GAP + " (exp keeps its output)")
 def test_exp_output_changed_through_detach_refuses_backward():
     x = _leaf()
     y = x.exp()
     y.detach().mul_(2.0)   # PyTorch: detach() shares storage and version counter
-    with pytest.raises(RuntimeError, match=MODIFIED):
+    with pytest.raises(RuntimeError, match="output of Exp.*" + MODIFIED):
         y.sum().backward()
 
 
-@pytest.mark.xfail(strict=True, reason=CORE_GAP + " (tanh keeps its output)")
 def test_tanh_output_changed_through_a_no_grad_view_refuses_backward():
     x = _leaf()
     y = x.tanh()
@@ -37,7 +33,6 @@ def test_tanh_output_changed_through_a_no_grad_view_refuses_backward():
         y.sum().backward()
 
 
-@pytest.mark.xfail(strict=True, reason="indexing keeps the caller's index array, not a copy")
 def test_index_changed_after_indexing_gives_the_recorded_gradient():
     x = tg.Tensor(np.zeros(4, np.float32), requires_grad=True)
     idx = tg.tensor([0, 1])
@@ -83,3 +78,26 @@ def test_numpy_function_writing_into_a_saved_leaf_is_refused(write):
     with pytest.raises((RuntimeError, TypeError)):
         write(w)
         loss.backward()
+
+
+def test_output_changed_before_recording_is_not_refused():
+    # Only a change after the op was recorded matters: an output changed by an earlier op's
+    # in-place update is simply the value the next op reads.
+    x = _leaf()
+    y = x.exp()
+    with tg.no_grad():
+        y.detach().mul_(1.0)
+    z = x.exp()            # recorded after the change
+    z.sum().backward()
+    np.testing.assert_allclose(x.grad.data, np.exp(x.data), rtol=1e-6)
+
+
+def test_index_tuple_of_arrays_is_copied_too():
+    x = tg.Tensor(np.zeros((2, 3), np.float32), requires_grad=True)
+    rows, cols = np.array([0, 1]), np.array([2, 0])
+    y = x[rows, cols]
+    rows[0], cols[0] = 1, 1
+    y.sum().backward()
+    expected = np.zeros((2, 3), np.float32)
+    expected[0, 2] = expected[1, 0] = 1
+    np.testing.assert_array_equal(x.grad.data, expected)

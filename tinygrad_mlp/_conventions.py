@@ -11,7 +11,7 @@ from collections import namedtuple
 
 import numpy as np
 
-__all__ = ["accepts_torch_keywords", "values_or_indices", "promote", "clamp_bounds",
+__all__ = ["accepts_torch_keywords", "variance_convention", "values_or_indices", "promote", "clamp_bounds",
            "is_dtype_name"]
 
 
@@ -38,6 +38,37 @@ def accepts_torch_keywords(fn):
                     kwargs[numpy_name] = kwargs.pop(torch_name)
         return fn(*args, **kwargs)
     return with_torch_keywords
+
+
+def variance_convention(fn):
+    """``var``/``std``: the keyword says the convention, as for ``max``. numpy's ``axis=``/
+    ``keepdims=``/``ddof=`` divide by ``n - ddof`` with ``ddof=0`` by default; PyTorch's ``dim=``/
+    ``keepdim=``/``correction=``/``unbiased=`` divide by ``n - correction`` with ``correction=1``
+    by default (the unbiased estimate), so ``x.var(dim=0)`` equals ``torch.var(x, dim=0)``."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def method(self, axis=None, keepdims=None, ddof=None, *, dim=None, keepdim=None,
+               correction=None, unbiased=None):
+        torch_style = dim is not None or keepdim is not None or correction is not None \
+            or unbiased is not None
+        if torch_style:
+            for numpy_name, torch_name, a, b in (("axis", "dim", axis, dim),
+                                                 ("keepdims", "keepdim", keepdims, keepdim),
+                                                 ("ddof", "correction", ddof, correction)):
+                if a is not None and b is not None:
+                    raise TypeError(f"{name}: got both {numpy_name}= (numpy's name) and "
+                                    f"{torch_name}= (PyTorch's name); pass one")
+            if unbiased is not None:
+                if correction is not None or ddof is not None:
+                    raise TypeError(f"{name}: got unbiased= with correction=/ddof=; pass one")
+                correction = 1 if unbiased else 0
+            if ddof is None:
+                ddof = 1 if correction is None else correction
+            axis = dim if axis is None else axis
+            keepdims = keepdim if keepdims is None else keepdims
+        return fn(self, axis=axis, keepdims=bool(keepdims), ddof=0 if ddof is None else ddof)
+    return method
 
 
 def values_or_indices(fn):

@@ -138,7 +138,15 @@ def _check_versions(order) -> None:
     for t in order:
         ctx = t._ctx
         # Usually every op was recorded after the last in-place change: one comparison each.
-        if ctx is None or ctx.epoch == now or ctx.released or not ctx.reads_inputs:
+        if ctx is None or ctx.epoch == now or ctx.released:
+            continue
+        if ctx.saves_output and ctx.out_version[0] > ctx.epoch:
+            raise RuntimeError(
+                f"backward: the output of {ctx.name} (a tensor of shape {t.shape}, dtype "
+                f"{t.dtype}), saved for its backward, was modified by an in-place operation "
+                f"(through a view or .detach()) after {ctx.name} was recorded, so its gradient "
+                f"would be wrong. Change a copy (x.clone()) instead")
+        if not ctx.reads_inputs:
             continue
         for i, inp in enumerate(ctx.inputs):
             cell = inp._version
@@ -198,13 +206,16 @@ class Function:
     recording on (``create_graph=True``) records the derivative's own graph.
     """
 
-    __slots__ = ("inputs", "needs_grad", "released", "scope", "epoch")
+    __slots__ = ("inputs", "needs_grad", "released", "scope", "epoch", "out_version")
     # Whether backward reads its inputs' values (then they are checked for in-place changes made
     # after recording); ops that need only shapes say False.
     reads_inputs = True
     # Whether the output may be a view of the first input's memory (reshape, transpose, basic
     # indexing): then the two share a version cell, so an in-place change of either is seen.
     makes_view = False
+    # Whether backward reads the op's own output (exp and tanh keep it): then the output's
+    # version is checked too, so changing it through a view or .detach() is refused.
+    saves_output = False
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -219,6 +230,8 @@ class Function:
                 fn.needs_grad = needs
                 fn.released = False
                 fn.epoch = _InPlaceClock.count
+                if cls.saves_output:
+                    fn.out_version = shared_version(out)
                 out.requires_grad = True
                 out._ctx = fn
                 if _ModuleScope.stack:

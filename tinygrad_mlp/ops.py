@@ -129,6 +129,7 @@ class Pow(Function):
 
 class Exp(Function):
     __slots__ = ("out",)
+    saves_output = True
 
     def forward(self, a):
         self.out = out = np.exp(a)
@@ -459,6 +460,7 @@ class Tanh(Function):
     ``1 - tanh(x)**2`` is 0, not NaN, at +-1000."""
 
     __slots__ = ("out",)
+    saves_output = True
 
     def forward(self, a):
         self.out = out = np.tanh(a)

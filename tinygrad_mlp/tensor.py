@@ -13,7 +13,7 @@ import numpy as np
 
 from . import autograd, ops
 from ._conventions import (accepts_torch_keywords, clamp_bounds, is_dtype_name, promote,
-                           values_or_indices)
+                           values_or_indices, variance_convention)
 from ._inplace import InPlaceOps
 from ._random import resolve_rng
 from .autograd import RemovableHandle, _GradMode, shared_version
@@ -578,9 +578,11 @@ class Tensor(InPlaceOps):
             return _exact_float32(np.mean, self.data, axis, keepdims)
         return self.sum(axis=axis, keepdims=keepdims) * _reciprocal(_count(self.shape, axis))
 
-    @accepts_torch_keywords
+    @variance_convention
     def var(self, axis=None, keepdims=False, ddof: int = 0):
-        """Variance with numpy's default ``ddof=0`` (PyTorch's default is the unbiased ddof=1)."""
+        """Variance. With numpy's keywords (``axis=``, ``ddof=``, or none) ``ddof=0`` by default;
+        with PyTorch's (``dim=``, ``correction=``, ``unbiased=``) PyTorch's unbiased default,
+        ``correction=1``."""
         axis = _normalize_axis(axis, self.ndim, "var", self.shape)
         if self.data.dtype.kind != "f":
             return _exact_float32(np.var, self.data, axis, keepdims, ddof=ddof)
@@ -588,7 +590,7 @@ class Tensor(InPlaceOps):
         centered = self - self.mean(axis=axis, keepdims=True)
         return (centered * centered).sum(axis=axis, keepdims=keepdims) * _reciprocal(count - ddof)
 
-    @accepts_torch_keywords
+    @variance_convention
     def std(self, axis=None, keepdims=False, ddof: int = 0):
         v = self.var(axis=axis, keepdims=keepdims, ddof=ddof)
         zero = v.data == 0
@@ -823,14 +825,20 @@ def _resolve_shape(old_shape, size, shape) -> tuple:
 
 
 def _convert_index(index):
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
+    """The index as numpy takes it. Index arrays are copied: indexing's backward scatters by the
+    index it saved, so a caller who refills an index buffer afterwards must not move the
+    gradient (ints, slices and None are immutable and kept)."""
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else np.asarray(i) if isinstance(i, list)
-                     else i for i in index)
-    return index
+        return tuple(_index_item(i) for i in index)
+    return _index_item(index)
+
+
+def _index_item(i):
+    if isinstance(i, Tensor):
+        return i.data.copy()
+    if isinstance(i, (list, np.ndarray)):
+        return np.array(i)
+    return i
 
 
 # ---------------------------------------------------------------- module-level functions
