@@ -24,7 +24,7 @@ TOP = 99  # the package's own __init__ and __main__: above every floor
 FLOORS = {
     "_atomic": 0, "_validate": 0,          # below floor 1: stdlib/numpy helpers any floor may use
     "_random": 1, "_special": 1, "autograd": 1,
-    "ops": 2, "tensor": 2,
+    "ops": 2, "tensor": 2, "_conventions": 2, "_inplace": 2,  # the last two: halves of tensor
     "functional": 3,
     "nn": 4, "optim": 4, "gradcheck": 4, "serialization": 4, "jit": 4,
     "data": 5, "training": 5,
