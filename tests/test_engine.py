@@ -430,7 +430,7 @@ def test_tensor_provides_everything_the_engine_contract_lists():
     members = set(contract.__annotations__) | {
         name for name in vars(contract) if callable(vars(contract)[name])
         and (not name.startswith("__") or name == "__add__")}
-    assert {"data", "_ctx", "_version", "_sum_to", "__add__"} <= members
+    assert {"data", "_ctx", "_version", "_from_op", "_sum_to", "__add__"} <= members
     t = Tensor([1.0, 2.0], requires_grad=True)
     missing = [name for name in sorted(members) if not hasattr(t, name)]
     assert missing == []

@@ -37,9 +37,8 @@ class TensorContract(Protocol):
     assumed here: a backward works on gradients with Tensor operations (``ops.py``), and a
     constant tensor is made with ``constant(array)``.
 
-    Besides the instance attributes below, the registered class is called twice: ``cls._from_op
-    (array)`` wraps an op's output array without checks (the hot path, see ``constant``) and
-    ``cls(data, dtype=...)`` turns a gradient given by a user or a hook into a tensor.
+    The registered class itself is used in two ways: ``cls._from_op(array)`` below, and
+    ``cls(data, dtype=...)``, which turns a gradient given by a user or a hook into a tensor.
     """
 
     data: _ndarray                 # the value: forward runs on inputs' data
@@ -52,6 +51,11 @@ class TensorContract(Protocol):
     shape: tuple                   # in error messages, and to find broadcast gradients
     dtype: object                  # a gradient is handed out in its tensor's dtype
     size: int                      # backward() without a gradient needs one element
+
+    @staticmethod
+    def _from_op(array) -> TensorContract:
+        """A new tensor wrapping ``array`` as it is, no checks: each op's output (the hot path,
+        hence no validation) and every ``constant``."""
 
     def _sum_to(self, shape) -> TensorContract:
         """This gradient summed over broadcast axes down to ``shape`` (an input's shape)."""
