@@ -18,8 +18,9 @@ from ._inplace import InPlaceOps
 from ._random import resolve_rng
 from .autograd import RemovableHandle, _GradMode, shared_version
 
-__all__ = ["Tensor", "tensor", "as_tensor", "where", "maximum", "minimum", "concatenate", "cat", "stack",
-           "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "eye", "randn", "rand"]
+__all__ = ["Tensor", "tensor", "as_tensor", "where", "maximum", "minimum", "concatenate", "cat",
+           "stack", "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "eye", "randn",
+           "rand"]
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 _new_tensor = object.__new__
