@@ -67,7 +67,7 @@ def dispatch(number: int, repeats: int) -> list:
 
         def fwd_bwd():
             out = op()
-            out.backward(out._ones_like())
+            out.backward(tg.ones_like(out))
 
         t_graph_fwd = best_of(op, number, repeats)
         t_both = best_of(fwd_bwd, number, repeats)

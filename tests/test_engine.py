@@ -420,3 +420,49 @@ def test_grad_and_backward_signatures_follow_pytorch():
     params = inspect.signature(Tensor.backward).parameters
     assert [(n, p.default) for n, p in params.items()][1:] == [
         ("gradient", None), ("retain_graph", False), ("create_graph", False)]
+
+
+# ------------------------------------------------------------------ the contract with Tensor
+
+def test_tensor_provides_everything_the_engine_contract_lists():
+    from tinygrad_mlp import autograd
+    contract = autograd.TensorContract
+    members = set(contract.__annotations__) | {
+        name for name in vars(contract) if callable(vars(contract)[name])
+        and (not name.startswith("__") or name == "__add__")}
+    assert {"data", "_ctx", "_version", "_from_op", "_sum_to", "__add__"} <= members
+    t = Tensor([1.0, 2.0], requires_grad=True)
+    missing = [name for name in sorted(members) if not hasattr(t, name)]
+    assert missing == []
+    assert autograd._tensor_class is Tensor  # registered when tensor.py was imported
+
+
+def test_constant_wraps_an_array_without_a_copy_or_a_graph():
+    from tinygrad_mlp import autograd
+    a = np.arange(3.0)
+    c = autograd.constant(a)
+    assert type(c) is Tensor and c.data is a and not c.requires_grad and c.grad_fn is None
+
+
+def test_a_gradient_given_as_a_list_takes_the_tensors_dtype():
+    x = Tensor(np.ones(2), requires_grad=True)  # float64
+    (x * 2).backward([1, 3])
+    assert x.grad.dtype == np.float64
+    np.testing.assert_array_equal(x.grad.data, [2.0, 6.0])
+
+
+def test_tracing_costs_recorded_ops_nothing_unless_a_trace_is_on():
+    from tinygrad_mlp import autograd
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    assert autograd._Recording.on_record is None
+    assert not hasattr((x * 2).grad_fn, "scope")
+    seen = []
+    with autograd.trace_modules():
+        hook = autograd._Recording.on_record
+        autograd._Recording.on_record = lambda fn: (seen.append(fn.name), hook(fn))
+        try:
+            y = (x * 2).exp()
+        finally:
+            autograd._Recording.on_record = hook
+    assert seen == ["Mul", "Exp"] and autograd._Recording.on_record is None
+    assert y.grad_fn.name == "Exp"

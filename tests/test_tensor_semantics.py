@@ -339,6 +339,49 @@ def test_small_methods():
         clamped.clamp()
 
 
+# ------------------------------------------------------------------ as_tensor()
+
+def test_as_tensor_shares_an_arrays_memory_and_keeps_its_dtype():
+    for dtype in (np.float32, np.float64, np.int64, np.uint8, np.bool_):
+        a = np.zeros(3, dtype)
+        t = tg.as_tensor(a)
+        assert t.dtype == dtype and np.shares_memory(t.data, a)
+        assert not t.requires_grad and t.grad_fn is None
+    a = np.zeros(3, np.float32)
+    t = tg.as_tensor(a)
+    a[1] = 5
+    assert t.data[1] == 5                                   # one memory, as torch.as_tensor
+    assert np.shares_memory(tg.as_tensor(a, dtype=np.float32).data, a)
+    t64 = tg.as_tensor(a, dtype=np.float64)                 # another dtype: a converted copy
+    assert t64.dtype == np.float64 and not np.shares_memory(t64.data, a)
+
+
+def test_as_tensor_infers_python_data_as_tensor_does():
+    for data in ([1, 2], [1.0, 2], 3.5, 7, [True, False], [[1, 2], [3, 4]]):
+        assert tg.as_tensor(data).dtype == tg.tensor(data).dtype, data
+        np.testing.assert_array_equal(tg.as_tensor(data).data, tg.tensor(data).data)
+    assert tg.as_tensor([1, 2], dtype=np.float64).dtype == np.float64
+    assert tg.as_tensor(np.float64(2.0)).dtype == np.float64
+
+
+def test_as_tensor_returns_a_tensor_as_it_is_and_converts_it_on_request():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    assert tg.as_tensor(w) is w and tg.as_tensor(w, dtype=np.float32) is w
+    w64 = tg.as_tensor(w, dtype=np.float64)
+    assert w64.dtype == np.float64 and w64.grad_fn is not None   # a recorded conversion
+
+
+def test_as_tensor_refuses_what_a_tensor_cannot_hold():
+    with pytest.raises(TypeError, match=r"as_tensor: unsupported dtype <U1"):
+        tg.as_tensor(np.array(["a"]))
+    with pytest.raises(TypeError, match=r"as_tensor: unsupported dtype complex128"):
+        tg.as_tensor(np.array([1j]))
+    with pytest.raises(TypeError, match=r"as_tensor: unsupported dtype complex64"):
+        tg.as_tensor([1.0], dtype=np.complex64)
+    with pytest.raises(ValueError, match="as_tensor: cannot make a tensor"):
+        tg.as_tensor([[1.0], [1.0, 2.0]])
+
+
 # ------------------------------------------------------------------ tensor() factory
 
 def test_tensor_factory_infers_like_pytorch_and_copies():

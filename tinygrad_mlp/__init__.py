@@ -5,8 +5,8 @@ the module-level tensor functions, and ``gradcheck``/``gradgradcheck``.
 """
 from ._random import get_rng_state, manual_seed, set_rng_state
 from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
-from .tensor import (Tensor, arange, cat, concatenate, eye, full, maximum, minimum, ones,
-                     ones_like, rand, randn, stack, where, zeros, zeros_like)
+from .tensor import (Tensor, arange, as_tensor, cat, concatenate, eye, full, maximum, minimum,
+                     ones, ones_like, rand, randn, stack, where, zeros, zeros_like)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import functional, nn, optim
 from .serialization import load, save

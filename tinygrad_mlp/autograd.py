@@ -1,19 +1,87 @@
 """Floor 1 (autograd): graph nodes, the backward engine, gradient mode and ``grad()``.
 
-Imports numpy only. The engine never needs the ``Tensor`` class by name: it works with the tensors
-it is handed (their ``_ctx``, ``grad`` and Tensor methods), so ``tensor.py`` sits on top of this
-file rather than beside it.
+Imports numpy only, so ``tensor.py`` sits on top of this file rather than beside it. The engine
+never imports the ``Tensor`` class: ``tensor.py`` registers it at import
+(``register_tensor_class``), and what the engine reads and writes on a tensor is written down
+once, in ``TensorContract`` below. That is the whole contract between the two files; anything
+else a backward needs it does with ordinary Tensor operations, in ``ops.py``.
+
+We keep ``Function`` here, apart from ``Tensor`` (DeZero and tinygrad put them side by side),
+because the engine then reads in one short file with no Tensor math in it, and the contract it
+relies on is a list a reader can check, rather than whatever the Tensor class happens to have.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
+from typing import Optional, Protocol
 
 from numpy import may_share_memory as _np_may_share_memory
+from numpy import ndarray as _ndarray
+from numpy import ones as _np_ones
 
-__all__ = ["Function", "bump_version", "shared_version", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+__all__ = ["Function", "TensorContract", "register_tensor_class", "constant", "bump_version",
+           "shared_version", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "grad", "backward", "topological_order", "RemovableHandle", "trace_modules",
            "module_stack"]
+
+
+# --------------------------------------------------------------------------------------------
+# The contract with the Tensor class
+# --------------------------------------------------------------------------------------------
+
+class TensorContract(Protocol):
+    """Everything the engine (this file and ``Function.apply``) uses on a tensor, and why.
+
+    ``tensor.Tensor`` provides it; a test checks that it does. Nothing else about tensors is
+    assumed here: a backward works on gradients with Tensor operations (``ops.py``), and a
+    constant tensor is made with ``constant(array)``.
+
+    The registered class itself is used in two ways: ``cls._from_op(array)`` below, and
+    ``cls(data, dtype=...)``, which turns a gradient given by a user or a hook into a tensor.
+    """
+
+    data: _ndarray                 # the value: forward runs on inputs' data
+    requires_grad: bool            # an op is recorded only when one of its inputs requires grad
+    grad: Optional[TensorContract]  # where backward() accumulates a leaf's gradient
+    _ctx: Optional[Function]       # the op that produced this tensor; None for a leaf
+    _hooks: Optional[list]         # register_hook()'s functions, called on the gradient
+    _retains_grad: bool            # retain_grad(): keep a non-leaf's gradient in .grad too
+    _version: Optional[list]       # version cell, shared by views (see bump_version)
+    shape: tuple                   # in error messages, and to find broadcast gradients
+    dtype: object                  # a gradient is handed out in its tensor's dtype
+    size: int                      # backward() without a gradient needs one element
+
+    @staticmethod
+    def _from_op(array) -> TensorContract:
+        """A new tensor wrapping ``array`` as it is, no checks: each op's output (the hot path,
+        hence no validation) and every ``constant``."""
+
+    def _sum_to(self, shape) -> TensorContract:
+        """This gradient summed over broadcast axes down to ``shape`` (an input's shape)."""
+
+    def astype(self, dtype) -> TensorContract:
+        """The same values in ``dtype`` (mixed-dtype arithmetic may have promoted a gradient)."""
+
+    def __add__(self, other) -> TensorContract:
+        """Gradients arriving from several consumers are summed."""
+
+
+_tensor_class = None  # set by register_tensor_class
+_wrap = None          # _tensor_class._from_op, read once per op by Function.apply
+
+
+def register_tensor_class(cls) -> None:
+    """Tell the engine which class its tensors are (``tensor.py`` does, once, at import)."""
+    global _tensor_class, _wrap
+    _tensor_class, _wrap = cls, cls._from_op
+
+
+def constant(array):
+    """A tensor holding ``array`` (shared, not copied) that requires no grad: what an op's
+    backward multiplies a gradient by (a mask, a saved output). No checks: for arrays the
+    library made itself; users and upper floors call ``tinygrad_mlp.as_tensor``."""
+    return _wrap(array)
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,8 +230,14 @@ def _check_versions(order) -> None:
 # Module scopes (for drawing a graph collapsed by module)
 # --------------------------------------------------------------------------------------------
 
+class _Recording:
+    # Called as ``on_record(fn)`` with each op as it is recorded; None unless a trace is on,
+    # so what tracing costs every op is this one attribute read.
+    on_record = None
+
+
 class _ModuleScope:
-    # None unless someone traces: then every op is the cost of this one attribute read.
+    # The modules whose ``forward`` is running; a list only while a trace is on.
     stack = None
 
 
@@ -176,17 +250,23 @@ def module_stack():
     return _ModuleScope.stack
 
 
+def _note_scope(fn) -> None:
+    stack = _ModuleScope.stack
+    if stack:
+        fn.scope = tuple(stack)
+
+
 @contextlib.contextmanager
 def trace_modules():
     """Within this block, recorded ops remember which module calls produced them (what
     ``draw_graph(collapse_modules=...)`` groups by). The one definition: ``tinygrad_mlp.viz``
     re-exports it under the same name."""
-    prev = _ModuleScope.stack
-    _ModuleScope.stack = []
+    prev = _ModuleScope.stack, _Recording.on_record
+    _ModuleScope.stack, _Recording.on_record = [], _note_scope
     try:
         yield
     finally:
-        _ModuleScope.stack = prev
+        _ModuleScope.stack, _Recording.on_record = prev
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,7 +300,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         fn = _new_node(cls)
-        out = inputs[0]._from_op(fn.forward(*[t.data for t in inputs], **params))
+        out = _wrap(fn.forward(*[t.data for t in inputs], **params))
         if cls.makes_view and _np_may_share_memory(out.data, inputs[0].data):
             out._version = shared_version(inputs[0])
         if _GradMode.enabled:
@@ -234,8 +314,8 @@ class Function:
                     fn.out_version = shared_version(out)
                 out.requires_grad = True
                 out._ctx = fn
-                if _ModuleScope.stack:
-                    fn.scope = tuple(_ModuleScope.stack)
+                if _Recording.on_record is not None:
+                    _Recording.on_record(fn)
         return out
 
     def forward(self, *arrays, **params):
@@ -316,8 +396,8 @@ def _check_root(root, gradient, who="backward", keyword="gradient"):
                 f"{who}: {keyword} can be implied only for a tensor with one element; this one "
                 f"has shape {root.shape}. Pass {keyword}= of that shape (e.g. ones) or reduce "
                 f"first")
-        return root._ones_like()
-    gradient = root._as_gradient(gradient)
+        return _wrap(_np_ones(root.shape, dtype=root.dtype))
+    gradient = _as_gradient(gradient, root)
     if gradient.shape != root.shape:
         raise ValueError(f"{who}: {keyword} has shape {gradient.shape} but the tensor has "
                          f"shape {root.shape}")
@@ -357,7 +437,7 @@ def run_backward(roots, gradients, retain_graph: bool, create_graph: bool, captu
                 for hook in list(t._hooks):
                     replaced = hook(g)
                     if replaced is not None:
-                        replaced = t._as_gradient(replaced)
+                        replaced = _as_gradient(replaced, t)
                         if replaced.shape != g.shape:
                             raise ValueError(
                                 f"backward: a hook returned a gradient of shape {replaced.shape} "
@@ -402,6 +482,11 @@ def _memory(array):
     return array if array.base is None else array.base
 
 
+def _as_gradient(g, t):
+    """A gradient given by a user or a hook, as a tensor (an array or list in ``t``'s dtype)."""
+    return g if isinstance(g, _tensor_class) else _tensor_class(g, dtype=t.dtype)
+
+
 def _cast(g, t):
     return g if g.dtype == t.dtype else g.astype(t.dtype)
 
@@ -416,7 +501,7 @@ def _hand_out(g, t, handed_out: set, create_graph: bool):
         return g
     memory = _memory(g.data)
     if id(memory) in handed_out or not g.data.flags.writeable:
-        g = g._const(g.data.copy())
+        g = _wrap(g.data.copy())
         memory = g.data
     handed_out.add(id(memory))
     return g

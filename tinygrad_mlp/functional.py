@@ -16,7 +16,7 @@ from . import ops
 from ._random import resolve_rng
 from ._conventions import accepts_torch_keywords
 from ._validate import positive_int
-from .tensor import Tensor, maximum, where
+from .tensor import Tensor, as_array, as_tensor, maximum, where
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "logsumexp",
            "erf", "gelu", "silu", "softplus", "elu", "layer_norm", "embedding",
@@ -96,7 +96,7 @@ def _log1p(e: Tensor) -> Tensor:
     same = ud == 1
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.where(same, 1, ed / (ud - 1)).astype(e.dtype, copy=False)
-    return where(same, e, u.log() * Tensor._from_op(factor))
+    return where(same, e, u.log() * as_tensor(factor))
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -156,7 +156,7 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     but gets no gradient (as PyTorch)."""
     # A copy: the index is kept for backward, and the caller's array (a token buffer refilled for
     # the next batch) must not move the gradient to other rows.
-    idx = np.array(input.data if isinstance(input, Tensor) else input, copy=True)
+    idx = np.array(as_array(input), copy=True)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers; got dtype {idx.dtype}")
     if weight.ndim != 2:
@@ -195,7 +195,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 # ---------------------------------------------------------------- labels
 
 def _labels_array(labels, fn: str) -> np.ndarray:
-    arr = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    arr = as_array(labels)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{fn}: class labels must be integers; got dtype {arr.dtype}"
                         + (" (a Tensor made from a Python list is float32: pass "
@@ -252,7 +252,7 @@ def _class_weight(weight, logits: Tensor, fn: str):
     """``weight=`` as an array of shape (C,) in the logits' dtype (a rescaling, not a parameter)."""
     if weight is None:
         return None
-    arr = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    arr = as_array(weight)
     c = logits.shape[1 if logits.ndim > 1 else 0]
     if arr.shape != (c,) or arr.dtype.kind not in "fiu":
         raise ValueError(f"{fn}: weight must be a numeric array of shape ({c},), one weight per "
@@ -278,7 +278,7 @@ def _target_weights(logits: Tensor, target, weight, ignore_index: int, label_smo
     c = logits.shape[1 if logits.ndim > 1 else 0]
     batch_shape = logits.shape[:1] + logits.shape[2:] if logits.ndim > 1 else ()
     w = _class_weight(weight, logits, fn)
-    arr = target.data if isinstance(target, Tensor) else np.asarray(target)
+    arr = as_array(target)
     if arr.dtype.kind in "iu":
         if arr.shape != batch_shape:
             raise ValueError(f"{fn}: input is (N, C), (N, C, d1, ...) or (C,), and an integer "
@@ -300,7 +300,7 @@ def _target_weights(logits: Tensor, target, weight, ignore_index: int, label_smo
             divisor = float(arr.size - int(ignored.sum())) if any_ignored else float(arr.size)
         else:
             divisor = float(np.sum(w[labels][~ignored], dtype=np.float64))
-        return Tensor._from_op(_class_axis_last(m)), divisor
+        return as_tensor(_class_axis_last(m)), divisor
     if arr.dtype.kind == "f":
         if arr.shape != logits.shape:
             raise ValueError(f"{fn}: float target must be class probabilities of shape "
@@ -315,7 +315,7 @@ def _target_weights(logits: Tensor, target, weight, ignore_index: int, label_smo
         if label_smoothing:
             t = t * (1.0 - label_smoothing) + label_smoothing / c
         if w is not None:
-            t = t * Tensor._from_op(w.reshape((c,) + (1,) * (logits.ndim - 2)))
+            t = t * as_tensor(w.reshape((c,) + (1,) * (logits.ndim - 2)))
         return t, float(int(np.prod(batch_shape)))
     raise TypeError(f"{fn}: target must be integer class indices of shape {batch_shape} or float "
                     f"class probabilities of shape {logits.shape}; got dtype {arr.dtype}")
@@ -373,7 +373,7 @@ def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     """Mean (or summed) squared error. Shapes must match exactly: a silently broadcast (N, 1)
     against (N,) would compare every prediction with every target."""
     _check_reduction(reduction, "mse_loss")
-    target_shape = np.shape(target.data if isinstance(target, Tensor) else target)
+    target_shape = as_array(target).shape
     if input.shape != target_shape:
         raise ValueError(f"mse_loss: input has shape {input.shape} but target has shape "
                          f"{target_shape}; expected equal shapes")
@@ -385,7 +385,7 @@ def _as_operand(target, like: Tensor) -> Tensor:
     """``target`` in ``like``'s dtype, so a float64 array does not promote a float32 loss."""
     if isinstance(target, Tensor):
         return target.astype(like.dtype)
-    return Tensor._from_op(np.asarray(target).astype(like.dtype, copy=False))
+    return as_tensor(np.asarray(target).astype(like.dtype, copy=False))
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "mean") -> Tensor:
@@ -396,7 +396,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "m
     and ``abs``: the loss is smooth at 0 but those two have kinks there, and their conventional
     derivatives at the kink (an even split, 0) would lose the σ' term of the second derivative."""
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
-    target_shape = np.shape(target.data if isinstance(target, Tensor) else target)
+    target_shape = as_array(target).shape
     if logits.shape != target_shape:
         raise ValueError(f"binary_cross_entropy_with_logits: logits have shape {logits.shape} but "
                          f"target has shape {target_shape}; expected equal shapes")
@@ -413,7 +413,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "m
 def _check_pair(input: Tensor, target, fn: str) -> Tensor:
     """``target`` as an operand of ``input``'s dtype, after checking the shapes are equal (a
     silently broadcast (N, 1) against (N,) would compare every input with every target)."""
-    target_shape = np.shape(target.data if isinstance(target, Tensor) else target)
+    target_shape = as_array(target).shape
     if input.shape != target_shape:
         raise ValueError(f"{fn}: input has shape {input.shape} but target has shape "
                          f"{target_shape}; expected equal shapes")
@@ -523,19 +523,19 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng=None) -> Tenso
     if not training or p == 0.0:
         return x
     if p == 1.0:
-        return x * Tensor._from_op(np.zeros((), dtype=x.dtype))
+        return x * as_tensor(np.zeros((), dtype=x.dtype))
     rng = resolve_rng(rng, "dropout")
     u = rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32)
     mask = np.multiply(u >= p, 1.0 / (1.0 - p), dtype=x.dtype)
-    return x * Tensor._from_op(mask)
+    return x * as_tensor(mask)
 
 
 def accuracy(logits, labels) -> float:
     """The fraction of rows whose largest logit is at the label (integer (N,) or one-hot (N, C))."""
-    scores = logits.data if isinstance(logits, Tensor) else np.asarray(logits)
+    scores = as_array(logits)
     if scores.ndim != 2:
         raise ValueError(f"accuracy: expected logits of shape (N, C); got shape {scores.shape}")
-    arr = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    arr = as_array(labels)
     if arr.shape == scores.shape and arr.dtype.kind == "f":
         arr = arr.argmax(axis=1)
     elif arr.dtype.kind not in "iu":

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from ._special import erf_array
-from .autograd import Function, is_grad_enabled
+from .autograd import Function, constant, is_grad_enabled
 
 __all__ = ["Add", "Sub", "Mul", "Neg", "Div", "Pow", "Exp", "Log", "Sin", "Cos", "Clamp", "Maximum",
            "Where", "Sum", "Max",
@@ -113,7 +113,7 @@ class Pow(Function):
         if ga:
             b_zero = (b.data == 0) & (a.data == 0)
             if b_zero.any():
-                b_minus_1 = Where.apply(b._const(b_zero), b._const(np.ones((), b.dtype)), b - 1)
+                b_minus_1 = Where.apply(constant(b_zero), constant(np.ones((), b.dtype)), b - 1)
             else:
                 b_minus_1 = b - 1
             grad_a = g * b * a ** b_minus_1
@@ -122,7 +122,7 @@ class Pow(Function):
         if gb:
             at_zero = (a.data == 0) & (b.data >= 0)
             if at_zero.any():
-                a = Where.apply(a._const(at_zero), a._const(np.ones((), a.dtype)), a)
+                a = Where.apply(constant(at_zero), constant(np.ones((), a.dtype)), a)
             grad_b = g * a ** b * a.log()
         return grad_a, grad_b
 
@@ -138,7 +138,7 @@ class Exp(Function):
     def backward(self, g):
         if is_grad_enabled():  # create_graph: exp(x) must be differentiable again
             return (g * self.inputs[0].exp(),)
-        return (g * g._const(self.out),)  # the forward's result, not a second exp
+        return (g * constant(self.out),)  # the forward's result, not a second exp
 
 
 class Log(Function):
@@ -188,7 +188,7 @@ class Clamp(Function):
             inside &= a >= self.low
         if self.high is not None:
             inside &= a <= self.high
-        return (g * g._const(inside.astype(g.dtype)),)
+        return (g * constant(inside.astype(g.dtype)),)
 
 
 class Maximum(Function):
@@ -203,13 +203,13 @@ class Maximum(Function):
         a, b = self.inputs
         ad, bd = a.data, b.data
         dtype = g.dtype
-        share_a = g._const((ad > bd).astype(dtype) + (ad == bd).astype(dtype) * 0.5)
+        share_a = constant((ad > bd).astype(dtype) + (ad == bd).astype(dtype) * 0.5)
         ga, gb = self.needs_grad
         # The losing side gets 0 through where, not g * 0: a NaN or infinite g must not leak
         # into it (as PyTorch).
-        zero = g._const(np.zeros((), dtype=dtype))
-        return (Where.apply(g._const(ad < bd), zero, g * share_a) if ga else None), \
-            (Where.apply(g._const(ad > bd), zero, g * (1 - share_a)) if gb else None)
+        zero = constant(np.zeros((), dtype=dtype))
+        return (Where.apply(constant(ad < bd), zero, g * share_a) if ga else None), \
+            (Where.apply(constant(ad > bd), zero, g * (1 - share_a)) if gb else None)
 
 
 class Where(Function):
@@ -222,7 +222,7 @@ class Where(Function):
 
     def backward(self, g):
         cond, a, b = self.inputs
-        zero = g._const(np.zeros((), dtype=g.dtype))
+        zero = constant(np.zeros((), dtype=g.dtype))
         _, ga, gb = self.needs_grad
         return None, (Where.apply(cond, g, zero) if ga else None), \
             (Where.apply(cond, zero, g) if gb else None)
@@ -263,7 +263,7 @@ class Max(Function):
         shape = self.inputs[0].shape
         if not self.keepdims:
             g = g.reshape(_keepdims_shape(shape, self.axis))
-        return (g * g._const(self.share),)
+        return (g * constant(self.share),)
 
 
 def _keepdims_shape(shape, axis):
@@ -470,6 +470,6 @@ class Tanh(Function):
         if is_grad_enabled():  # create_graph: the derivative must be differentiable again
             t = self.inputs[0].tanh()
         else:
-            t = g._const(self.out)
+            t = constant(self.out)
         return (g * (1 - t * t),)
 

@@ -18,8 +18,9 @@ from ._inplace import InPlaceOps
 from ._random import resolve_rng
 from .autograd import RemovableHandle, _GradMode, shared_version
 
-__all__ = ["Tensor", "tensor", "where", "maximum", "minimum", "concatenate", "cat", "stack",
-           "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "eye", "randn", "rand"]
+__all__ = ["Tensor", "tensor", "as_tensor", "where", "maximum", "minimum", "concatenate", "cat",
+           "stack", "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "eye", "randn",
+           "rand"]
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 _new_tensor = object.__new__
@@ -110,17 +111,6 @@ class Tensor(InPlaceOps):
         t.grad = t._ctx = t._hooks = t._version = None
         t.requires_grad = t._retains_grad = False
         return t
-
-    def _const(self, array) -> "Tensor":
-        return Tensor._from_op(array)
-
-    def _ones_like(self) -> "Tensor":
-        return Tensor._from_op(np.ones(self.shape, dtype=self.dtype))
-
-    def _as_gradient(self, g) -> "Tensor":
-        if not isinstance(g, Tensor):
-            g = Tensor(np.asarray(g, dtype=self.dtype))
-        return g
 
     def _operand(self, other) -> "Tensor":
         """A Python number takes this tensor's dtype (weak scalar); arrays keep theirs."""
@@ -623,8 +613,7 @@ class Tensor(InPlaceOps):
     # ------------------------------------------------------------ shape
 
     def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
+        shape = _shape_args(shape)
         data = self.data
         if shape == data.shape:
             return ops.Reshape.apply(self, shape=shape)  # a new tensor (a view), never self
@@ -654,17 +643,14 @@ class Tensor(InPlaceOps):
         separate ints (three or more) or one tuple, reorders them (numpy, like ``permute``)."""
         if len(axes) == 2 and not isinstance(axes[0], (tuple, list)):
             return self.swapaxes(*axes)
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
+        axes = _shape_args(axes)
         if not axes:
             axes = tuple(range(self.ndim))[::-1]
         return self._permute(axes, "transpose")
 
     def permute(self, *dims):
         """Reorder the axes: ``x.permute(2, 0, 1)`` or ``x.permute((2, 0, 1))``."""
-        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-            dims = tuple(dims[0])
-        return self._permute(dims, "permute")
+        return self._permute(_shape_args(dims), "permute")
 
     def _permute(self, axes, op: str):
         ndim = self.ndim
@@ -687,9 +673,7 @@ class Tensor(InPlaceOps):
     swapdims = swapaxes
 
     def broadcast_to(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        shape = tuple(shape)
+        shape = _shape_args(shape)
         if shape == self.data.shape:
             return ops.Reshape.apply(self, shape=shape)  # a new tensor (a view), never self
         try:
@@ -715,8 +699,7 @@ class Tensor(InPlaceOps):
 
     def expand(self, *sizes):
         """Broadcast to ``sizes``; -1 keeps an axis's size (PyTorch's ``expand``)."""
-        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
-            sizes = tuple(sizes[0])
+        sizes = _shape_args(sizes)
         lead = len(sizes) - self.ndim
         if lead < 0:
             raise ValueError(f"expand: {len(sizes)} sizes {tuple(sizes)} for a tensor of shape "
@@ -765,6 +748,8 @@ class Tensor(InPlaceOps):
             raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape "
                              f"{self.shape}: {e}") from None
 
+
+autograd.register_tensor_class(Tensor)
 
 
 def _exact_float32(stat, data, axis, keepdims, **kw) -> Tensor:
@@ -843,7 +828,7 @@ def _index_item(i):
 
 # ---------------------------------------------------------------- module-level functions
 
-def _as_tensor(x, like=None) -> Tensor:
+def _tensor_operand(x, like=None) -> Tensor:
     if isinstance(x, Tensor):
         return x
     return like._operand(x) if like is not None else Tensor(x)
@@ -851,11 +836,11 @@ def _as_tensor(x, like=None) -> Tensor:
 
 def where(cond, a, b) -> Tensor:
     """Elementwise ``a`` where ``cond`` else ``b``; the gradient flows to the chosen side."""
-    cond = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
+    cond = as_array(cond)
     if cond.dtype != np.bool_:
         cond = cond.astype(bool)
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    a, b = _as_tensor(a, like), _as_tensor(b, like)
+    a, b = _tensor_operand(a, like), _tensor_operand(b, like)
     try:
         np.broadcast_shapes(cond.shape, a.shape, b.shape)
     except ValueError:
@@ -867,19 +852,19 @@ def where(cond, a, b) -> Tensor:
 def maximum(a, b) -> Tensor:
     """Elementwise maximum; where equal, each side gets half the gradient."""
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    a, b = _as_tensor(a, like), _as_tensor(b, like)
+    a, b = _tensor_operand(a, like), _tensor_operand(b, like)
     return a._binary(ops.Maximum, b)
 
 
 def minimum(a, b) -> Tensor:
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    a, b = _as_tensor(a, like), _as_tensor(b, like)
+    a, b = _tensor_operand(a, like), _tensor_operand(b, like)
     return -(-a)._binary(ops.Maximum, -b, name="minimum")
 
 
 @accepts_torch_keywords
 def concatenate(tensors, axis: int = 0) -> Tensor:
-    tensors = [_as_tensor(t) for t in tensors]
+    tensors = [_tensor_operand(t) for t in tensors]
     if not tensors:
         raise ValueError("concatenate: need at least one tensor")
     ndim = tensors[0].ndim
@@ -894,7 +879,7 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
 
 @accepts_torch_keywords
 def stack(tensors, axis: int = 0) -> Tensor:
-    tensors = [_as_tensor(t) for t in tensors]
+    tensors = [_tensor_operand(t) for t in tensors]
     if not tensors:
         raise ValueError("stack: need at least one tensor")
     shapes = {t.shape for t in tensors}
@@ -914,13 +899,36 @@ cat = concatenate  # PyTorch's name
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data``, its dtype inferred as PyTorch does: Python floats
     give float32, ints int64, bools bool; numpy arrays and tensors keep their dtype."""
+    arr = _inferred_array(data, dtype, "tensor")
+    return Tensor(np.array(arr, dtype=dtype, copy=True), requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None) -> Tensor:
+    """``data`` as a tensor, sharing its memory when it can (``torch.as_tensor``).
+
+    A numpy array of a float, integer or bool dtype is wrapped as it is: no copy, so a change to
+    one is seen in the other. A Tensor is returned as it is. Anything else (lists, numbers), or a
+    ``dtype`` that differs from the data's, gives a new array, its dtype inferred as ``tensor()``
+    infers it. A tensor made here requires no grad: it is a constant of the computation (a mask,
+    a target, fixed statistics)."""
+    if dtype is None and isinstance(data, np.ndarray) and data.dtype.kind in "fiub":
+        return Tensor._from_op(data)  # the common case, kept short: called once per step or op
+    arr = _inferred_array(data, dtype, "as_tensor")
+    if isinstance(data, Tensor):
+        return data if dtype is None or arr.dtype == np.dtype(dtype) else data.astype(dtype)
+    return Tensor._from_op(arr if dtype is None else arr.astype(dtype, copy=False))
+
+
+def _inferred_array(data, dtype, who: str) -> np.ndarray:
+    """``data`` as an array (not copied if it is one), Python data's dtype inferred as PyTorch
+    does; refuses dtypes a tensor cannot hold."""
     if isinstance(data, Tensor):
         arr = data.data
     else:
         try:
             arr = np.asarray(data)
         except ValueError as e:
-            raise ValueError(f"tensor: cannot make a tensor from this data ({e})") from None
+            raise ValueError(f"{who}: cannot make a tensor from this data ({e})") from None
         from_python = not isinstance(data, (np.ndarray, np.generic))
         if dtype is None and from_python:
             if arr.dtype.kind == "f":
@@ -928,9 +936,15 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
             elif arr.dtype.kind in "iu":
                 arr = arr.astype(np.int64)
     if arr.dtype.kind not in "fiub" or (dtype is not None and np.dtype(dtype).kind not in "fiub"):
-        raise TypeError(f"tensor: unsupported dtype {np.dtype(dtype) if dtype else arr.dtype}; "
+        raise TypeError(f"{who}: unsupported dtype {np.dtype(dtype) if dtype else arr.dtype}; "
                         f"expected float, integer or bool data")
-    return Tensor(np.array(arr, dtype=dtype, copy=True), requires_grad=requires_grad)
+    return arr
+
+
+def as_array(x) -> np.ndarray:
+    """The ndarray behind ``x``: a Tensor's data, or ``np.asarray(x)`` for anything else (shared,
+    not copied). For reading labels, masks and state that may come as either."""
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
 def zeros(*shape, dtype=DEFAULT_DTYPE, requires_grad=False) -> Tensor:
@@ -973,9 +987,14 @@ def rand(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, rng=None) -> Tensor:
     return Tensor(rng.random(_shape_arg(shape)).astype(dtype), requires_grad=requires_grad)
 
 
+def _shape_args(args: tuple) -> tuple:
+    """Sizes or axes given as separate ints (``f(2, 3)``) or as one tuple or list
+    (``f((2, 3))``), as one tuple; checking them is the caller's business."""
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+
+
 def _shape_arg(shape) -> tuple:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
+    shape = _shape_args(shape)
     if not all(isinstance(n, (int, np.integer)) and n >= 0 for n in shape):
         raise ValueError(f"shape must be non-negative integers; got {shape}")
     return tuple(int(n) for n in shape)

@@ -31,9 +31,9 @@ class Dataset:
 
 
 def _as_array(a, who: str, i: int) -> np.ndarray:
-    from ..tensor import Tensor
+    from ..tensor import as_array
 
-    arr = a.data if isinstance(a, Tensor) else np.asarray(a)
+    arr = as_array(a)
     if arr.ndim == 0:
         raise ValueError(f"{who}: array {i} is a scalar (shape ()); every array needs a first "
                          f"(sample) axis")

@@ -14,7 +14,7 @@ from .. import functional as F
 from .._random import resolve_rng
 from .._conventions import accepts_torch_keywords
 from .._validate import positive_int
-from ..tensor import Tensor, tensor
+from ..tensor import Tensor, as_tensor, tensor
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
@@ -226,8 +226,8 @@ class BatchNorm1d(Module):
         else:
             mean = self.running_mean.data.reshape(stat_shape)
             inv_std = 1.0 / np.sqrt(self.running_var.data.reshape(stat_shape) + self.eps)
-            y = (x - Tensor._from_op(mean.astype(x.dtype, copy=False))) * \
-                Tensor._from_op(inv_std.astype(x.dtype, copy=False))
+            y = (x - as_tensor(mean.astype(x.dtype, copy=False))) * \
+                as_tensor(inv_std.astype(x.dtype, copy=False))
         if self.affine:
             y = y * self.weight.reshape(stat_shape) + self.bias.reshape(stat_shape)
         return y

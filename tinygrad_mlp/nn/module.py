@@ -11,7 +11,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..autograd import RemovableHandle, bump_version, module_stack
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 
 __all__ = ["Parameter", "Module", "IncompatibleKeys"]
 
@@ -307,7 +307,7 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            value = value.data if isinstance(value, Tensor) else np.asarray(value)
+            value = as_array(value)
             if value.dtype.kind not in "biuf":
                 problems.append(f"{key}: expected a numeric array; got dtype {value.dtype}")
             elif value.shape != target.shape:

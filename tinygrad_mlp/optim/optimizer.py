@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ..autograd import bump_version, enable_grad
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 
 __all__ = ["Optimizer"]
 
@@ -182,7 +182,7 @@ class Optimizer:
             elif g.data.flags.writeable and g._ctx is None:
                 g.data[...] = 0
             else:  # part of a graph (create_graph) or a read-only array: a fresh zero gradient
-                p.grad = g._const(np.zeros_like(g.data))
+                p.grad = as_tensor(np.zeros_like(g.data))
 
     def step(self, closure=None):
         """Update every parameter that has a gradient (those whose ``.grad`` is None are

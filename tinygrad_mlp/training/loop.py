@@ -16,7 +16,7 @@ import numpy as np
 from .. import functional as F
 from .._validate import positive_int
 from ..autograd import no_grad
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 from .callbacks import BestModel
 from .checkpoint import (CHECKPOINT_FILE, config_text, load_checkpoint, restore_checkpoint,
                          save_checkpoint)
@@ -48,10 +48,6 @@ class EvalResult(NamedTuple):
     labels: np.ndarray        # the loader's labels, in order
 
 
-def _array(t) -> np.ndarray:
-    return t.data if isinstance(t, Tensor) else np.asarray(t)
-
-
 def _correct(scores: np.ndarray, labels: np.ndarray):
     """How many rows have their largest score at the label; None if that is not defined."""
     if scores.ndim != 2 or labels.shape != scores.shape[:1] or labels.dtype.kind not in "iu":
@@ -79,7 +75,7 @@ def evaluate(model, loader, loss_fn=F.cross_entropy) -> EvalResult:
                 outputs = model(x)
                 loss = loss_fn(outputs, y)
                 _check_scalar(loss, "evaluate")
-                y = _array(y)
+                y = as_array(y)
                 n = len(y)
                 total += loss.item() * n
                 seen += n
@@ -262,7 +258,7 @@ def _run_epoch(epoch, epochs, model, loss_fn, optimizer, train_loader, val_loade
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        labels = _array(y)
+        labels = as_array(y)
         n = len(labels)
         loss_sum += value * n
         seen += n
