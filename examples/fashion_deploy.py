@@ -321,7 +321,7 @@ def export_onnx(model, metadata: dict, path, preprocessing=None):
     for key, value in info.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    from tinygrad_mlp._atomic import atomic_write
+    from tinygrad_mlp.serialization import atomic_write
     with atomic_write(os.fspath(path), "wb") as f:
         f.write(proto.SerializeToString())
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 # The package's atomic writer (temporary file, unique per process, then rename): every file of a
 # run directory is written whole or not at all.
-from tinygrad_mlp._atomic import atomic_write, remove_stale_temporaries
+from tinygrad_mlp.serialization import atomic_write, remove_stale_temporaries
 from tinygrad_mlp.serialization import SerializationError
 from tinygrad_mlp.training import (CHECKPOINT_FILE, CheckpointError, DirectoryLock,
                                    DirectoryLockedError, NonFiniteLossError,

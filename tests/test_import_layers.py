@@ -189,3 +189,19 @@ def test_the_package_loads_data_training_and_viz_on_first_use():
                          check=True).stdout.splitlines()
     assert out == ["[]", "DataLoader fit draw_graph", "True", "True",
                    "module 'tinygrad_mlp' has no attribute 'no_such_thing'"]
+
+
+def test_examples_use_the_public_api_only():
+    """Examples are what users copy: no private module (``tinygrad_mlp._atomic``) and no private
+    Tensor attribute (``_from_op``, ``_ctx``, ``_version``, ...)."""
+    private = re.compile(r"tinygrad_mlp\._\w+|\.(_from_op|_const|_ctx|_version|_hooks|_sum_to|"
+                         r"_retains_grad|_tensor_operand)\b")
+    found = []
+    for folder in ("examples",):  # benchmarks may measure internals
+        for name in sorted(os.listdir(os.path.join(REPO, folder))):
+            if name.endswith(".py"):
+                with open(os.path.join(REPO, folder, name), encoding="utf-8") as f:
+                    for i, line in enumerate(f, 1):
+                        if private.search(line):
+                            found.append(f"{folder}/{name}:{i}: {line.strip()}")
+    assert not found, "private API used:\n" + "\n".join(found)

@@ -116,7 +116,7 @@ def test_two_workers_on_one_journal_split_the_trials(tmp_path):
     study = open_study(storage, "split")
     procs = start_workers([sys.executable, TOY, storage, "split", tmp_path, "4", "0.15"], 2,
                           env=env())
-    assert wait_workers(procs) == [0, 0]
+    assert wait_workers(procs, timeout=300) == [0, 0]
     trials = study.get_trials()
     assert [t.number for t in trials] == list(range(4))
     assert all(t.state.name == "COMPLETE" for t in trials)
@@ -370,7 +370,7 @@ def test_postgres_going_away_mid_sweep_loses_no_trial(tmp_path, postgres):
         postgres.stop()  # mid-trial: the next report fails, the heartbeats fail
         time.sleep(2)
         postgres.start()
-        codes = wait_workers(procs)
+        codes = wait_workers(procs, timeout=300)
     finally:
         for p in procs:
             if p.poll() is None:

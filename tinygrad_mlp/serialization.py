@@ -25,10 +25,12 @@ import zlib
 
 import numpy as np
 
-from ._atomic import atomic_write
+from ._atomic import atomic_write, remove_stale_temporaries
 from .tensor import Tensor
 
-__all__ = ["save", "load", "SerializationError"]
+# The atomic writer behind save() is public here too, for programs that write files of their own
+# (a run's config.json, metrics) with the same guarantee: the old file or the new one, never half.
+__all__ = ["save", "load", "SerializationError", "atomic_write", "remove_stale_temporaries"]
 
 META_KEY = "%meta"
 FORMAT = "tinygrad_mlp.save"

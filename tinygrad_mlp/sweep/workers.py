@@ -53,11 +53,21 @@ def start_workers(command, n: int, env=None, **popen_kwargs) -> list:
                              **popen_kwargs) for i in range(n)]
 
 
-def wait_workers(procs) -> list:
-    """Wait for every process; return their exit codes. Ctrl-C stops them all."""
+def wait_workers(procs, timeout=None) -> list:
+    """Wait for every process; return their exit codes. Ctrl-C stops them all; so does
+    ``timeout`` (seconds for all of them together, None: no limit), then raising TimeoutError."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        return [p.wait() for p in procs]
-    except KeyboardInterrupt:
+        codes = []
+        for p in procs:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            try:
+                codes.append(p.wait(timeout=left))
+            except subprocess.TimeoutExpired:
+                raise TimeoutError(f"wait_workers: the workers did not finish within {timeout} s; "
+                                   f"stopped them") from None
+        return codes
+    except (KeyboardInterrupt, TimeoutError):
         for p in procs:
             if p.poll() is None:
                 p.terminate()
