@@ -19,11 +19,12 @@ from typing import Optional, Protocol
 from numpy import may_share_memory as _np_may_share_memory
 from numpy import ndarray as _ndarray
 from numpy import ones as _np_ones
+from numpy import zeros_like as _np_zeros_like
 
 __all__ = ["Function", "TensorContract", "register_tensor_class", "constant", "bump_version",
            "shared_version", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "grad", "backward", "topological_order", "RemovableHandle", "trace_modules",
-           "module_stack"]
+           "module_stack", "reset_grads"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -545,3 +546,18 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
         elif g.shape != t.shape:
             result[i] = g._sum_to(t.shape)
     return result
+
+
+def reset_grads(params, set_to_none: bool = True) -> None:
+    """``zero_grad`` for modules and optimisers alike: every ``.grad`` to None (the default; the
+    next backward writes it afresh), or to zeros, in place where the array allows it and as a
+    fresh zero tensor where the gradient is part of a graph (``create_graph``) or read-only, so
+    a gradient penalty built on it is not changed behind its back."""
+    for p in params:
+        g = p.grad
+        if set_to_none or g is None:
+            p.grad = None
+        elif g.data.flags.writeable and g._ctx is None:
+            g.data[...] = 0
+        else:
+            p.grad = constant(_np_zeros_like(g.data))

@@ -10,7 +10,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..autograd import RemovableHandle, bump_version, module_stack
+from ..autograd import RemovableHandle, bump_version, module_stack, reset_grads
 from ..tensor import Tensor, as_array
 
 __all__ = ["Parameter", "Module", "IncompatibleKeys"]
@@ -246,14 +246,7 @@ class Module:
     def zero_grad(self, set_to_none: bool = True):
         """Reset every parameter's gradient: to None (the default; the next backward writes it
         afresh), or to zeros with ``set_to_none=False`` (in place where the array allows it)."""
-        for p in self.parameters():
-            g = p.grad
-            if set_to_none or g is None:
-                p.grad = None
-            elif g.data.flags.writeable and g._ctx is None:
-                g.data[...] = 0
-            else:  # part of a graph (create_graph) or a read-only array: a fresh zero gradient
-                p.grad = Tensor(np.zeros_like(p.data))
+        reset_grads(self.parameters(), set_to_none)
 
     def requires_grad_(self, requires_grad: bool = True):
         """Switch gradient tracking of every parameter here and below (freeze with False)."""

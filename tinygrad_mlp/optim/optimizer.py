@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from ..autograd import bump_version, enable_grad
-from ..tensor import Tensor, as_tensor
+from ..autograd import bump_version, enable_grad, reset_grads
+from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
 
@@ -175,14 +175,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True):
         """Set every parameter's ``.grad`` to None (or fill it with zeros)."""
-        for p in self.params:
-            g = p.grad
-            if set_to_none or g is None:
-                p.grad = None
-            elif g.data.flags.writeable and g._ctx is None:
-                g.data[...] = 0
-            else:  # part of a graph (create_graph) or a read-only array: a fresh zero gradient
-                p.grad = as_tensor(np.zeros_like(g.data))
+        reset_grads(self.params, set_to_none)
 
     def step(self, closure=None):
         """Update every parameter that has a gradient (those whose ``.grad`` is None are
