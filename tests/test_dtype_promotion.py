@@ -1,15 +1,10 @@
 """Mixed int/float inputs keep the float's dtype (PyTorch's rule), also in the functions that take
 several tensors, and float functions of integer tensors give float32 (the default), as int / int
-and mean of ints already do. numpy would widen both to float64.
-
-The marked cases fail on the current tensor module (they give float64) and are kept strict so that
-the fix removes the mark."""
+and mean of ints already do. numpy would widen both to float64."""
 import numpy as np
 import pytest
 
 import tinygrad_mlp as tg
-
-GAP = "numpy's float64 widening still reaches this function"
 
 
 def test_binary_ops_keep_float32_with_ints():
@@ -18,7 +13,6 @@ def test_binary_ops_keep_float32_with_ints():
         assert result.dtype == np.float32
 
 
-@pytest.mark.xfail(strict=True, reason=GAP)
 @pytest.mark.parametrize("combine", [
     lambda i, f: tg.cat([f, i]),
     lambda i, f: tg.stack([f, i]),
@@ -28,7 +22,7 @@ def test_multi_input_functions_keep_float32_with_ints(combine):
     assert combine(tg.tensor([1, 2]), tg.zeros(2)).dtype == np.float32
 
 
-@pytest.mark.xfail(strict=True, reason=GAP)
-@pytest.mark.parametrize("fn", ["exp", "log", "sigmoid", "tanh", "softmax"])
+@pytest.mark.parametrize("fn", ["exp", "log", "sin", "cos", "sigmoid", "tanh", "softmax",
+                                "log_softmax"])
 def test_float_functions_of_ints_are_float32(fn):
     assert getattr(tg.tensor([1, 2]), fn)().dtype == np.float32

@@ -411,17 +411,22 @@ class Tensor(InPlaceOps):
 
     # ------------------------------------------------------------ elementwise (primitive)
 
+    def _floating(self) -> "Tensor":
+        # A float function of an int or bool tensor gives float32, the default (PyTorch's rule);
+        # numpy would give float64. Composed functions (sigmoid, softmax, ...) inherit it from exp.
+        return self if self.data.dtype.kind == "f" else self.astype(DEFAULT_DTYPE)
+
     def exp(self):
-        return ops.Exp.apply(self)
+        return ops.Exp.apply(self._floating())
 
     def log(self):
-        return ops.Log.apply(self)
+        return ops.Log.apply(self._floating())
 
     def sin(self):
-        return ops.Sin.apply(self)
+        return ops.Sin.apply(self._floating())
 
     def cos(self):
-        return ops.Cos.apply(self)
+        return ops.Cos.apply(self._floating())
 
     def clamp(self, min=None, max=None):
         """Limit to ``[min, max]`` (numbers; either may be None). The gradient is 1 inside,
@@ -523,7 +528,7 @@ class Tensor(InPlaceOps):
         return where(nonneg, 1 / d, e / d)
 
     def tanh(self):
-        return ops.Tanh.apply(self)  # a primitive: see ops.Tanh for why no composition will do
+        return ops.Tanh.apply(self._floating())  # a primitive: see ops.Tanh for why no composition will do
 
     @accepts_torch_keywords
     def softmax(self, axis=-1):
@@ -840,7 +845,7 @@ def where(cond, a, b) -> Tensor:
     if cond.dtype != np.bool_:
         cond = cond.astype(bool)
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    a, b = _tensor_operand(a, like), _tensor_operand(b, like)
+    a, b = promote(_tensor_operand(a, like), _tensor_operand(b, like))
     try:
         np.broadcast_shapes(cond.shape, a.shape, b.shape)
     except ValueError:
@@ -862,9 +867,19 @@ def minimum(a, b) -> Tensor:
     return -(-a)._binary(ops.Maximum, -b, name="minimum")
 
 
+def _common_float(tensors: list) -> list:
+    """With any float tensor among them, int tensors take the floats' common dtype (PyTorch's
+    rule; numpy would widen int64 with float32 to float64)."""
+    floats = [t.data.dtype for t in tensors if t.data.dtype.kind == "f"]
+    if not floats or len(floats) == len(tensors):
+        return tensors
+    dtype = np.result_type(*floats)
+    return [t if t.data.dtype.kind in "fb" else t.astype(dtype) for t in tensors]
+
+
 @accepts_torch_keywords
 def concatenate(tensors, axis: int = 0) -> Tensor:
-    tensors = [_tensor_operand(t) for t in tensors]
+    tensors = _common_float([_tensor_operand(t) for t in tensors])
     if not tensors:
         raise ValueError("concatenate: need at least one tensor")
     ndim = tensors[0].ndim
