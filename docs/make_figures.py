@@ -113,9 +113,10 @@ def training_figures(run_dir: Path, out: Path) -> dict:
     example = _load_example("fashion_mlp")
     config = example.read_config(run_dir)
     history = json.loads((run_dir / "history.json").read_text())
-    model = example.build_model(config, np.random.default_rng(0))
-    model.load_state_dict(tg.load(run_dir / "model.npz"))
-    _, _, _, test_set = example.prepare_data(config, download=False)
+    # The run's self-contained model file: weights, architecture and preprocessing together.
+    model, _ = example.fashion_deploy.load_model(run_dir / "model.npz", example.build_model,
+                                                 example.DEFAULTS)
+    _, _, _, test_set, _ = example.prepare_data(config, download=False)
     result = evaluate(model, DataLoader(*test_set, 1000))
     viz.plot_history(history, out / "fashion_curves.png",
                      loss_label=example.loss_label(config["label_smoothing"]))
