@@ -16,7 +16,7 @@ from ._conventions import (accepts_torch_keywords, clamp_bounds, is_dtype_name, 
                            values_or_indices, variance_convention)
 from ._inplace import InPlaceOps
 from ._random import resolve_rng
-from .autograd import RemovableHandle, _GradMode, shared_version
+from .autograd import RemovableHandle, _GradMode, bump_version, shared_version
 
 __all__ = ["Tensor", "tensor", "as_tensor", "where", "maximum", "minimum", "concatenate", "cat",
            "stack", "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "eye", "randn",
@@ -186,8 +186,17 @@ class Tensor(InPlaceOps):
 
     def __array_function__(self, func, types, args, kwargs):
         # A numpy function given tensors (np.mean(t), np.concatenate([t, u])) computes on their
-        # data and returns numpy results, recording nothing.
-        return func(*_unwrap(args), **_unwrap(kwargs))
+        # data and returns numpy results, recording nothing. One that writes into a tensor
+        # (out=t, np.copyto(t, ...), np.put(t, ...)) is an in-place change: the same rules and
+        # the same version bump as t.copy_(...), never a silent change of a saved tensor.
+        written = _written_by(func, args, kwargs)
+        name = f"np.{getattr(func, '__name__', 'function')}"
+        for t in written:
+            t._check_writable(name)
+        result = func(*_unwrap(args), **_unwrap(kwargs))
+        for t in written:
+            bump_version(t)
+        return result
 
     def item(self):
         if self.data.size != 1:
@@ -761,6 +770,21 @@ def _exact_float32(stat, data, axis, keepdims, **kw) -> Tensor:
     """mean/var of ints or bools: computed in float64 (exact for counts), given as float32."""
     return Tensor._from_op(np.asarray(stat(data, axis=axis, keepdims=keepdims, dtype=np.float64,
                                            **kw), dtype=DEFAULT_DTYPE))
+
+
+# numpy functions that write into their first argument (besides any function's out=).
+_WRITES_FIRST_ARGUMENT = frozenset(getattr(np, name) for name in (
+    "copyto", "fill_diagonal", "put", "place", "putmask", "put_along_axis")
+    if hasattr(np, name))
+
+
+def _written_by(func, args, kwargs) -> list:
+    """The tensors a numpy function call writes into."""
+    out = kwargs.get("out")
+    targets = list(out) if isinstance(out, tuple) else [out]
+    if func in _WRITES_FIRST_ARGUMENT and args:
+        targets.append(args[0])
+    return [t for t in targets if isinstance(t, Tensor)]
 
 
 def _unwrap(obj):
