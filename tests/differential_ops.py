@@ -61,9 +61,7 @@ CONVENTIONS = {
         "any finite gradient is compared."),
     "once a value of the program is NaN or infinite, a value or derivative may be NaN on one "
     "side and a number on the other": (
-        "how NaN and inf travel is not the same op by op: relu is x times the mask x > 0 and its "
-        "gradient g times the mask (np.where costs 5x a multiplication on the hot path), so "
-        "relu(-inf) and an infinite g at x <= 0 give inf * 0 = NaN where PyTorch gives 0; our "
+        "how NaN and inf travel is not the same op by op: our "
         "abs is x * sign(x) and "
         "numpy's sign(NaN) is NaN, PyTorch's is 0. maximum/minimum do give the losing side 0 "
         "(pinned in test_numerics). The other way: softmax of a row with +inf shifts by a max "

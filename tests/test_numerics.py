@@ -271,3 +271,23 @@ def test_flatten_of_an_empty_tensor():
     x = Tensor(np.zeros((0, 2, 3)), requires_grad=True)
     assert x.flatten(1).shape == (0, 6)  # as PyTorch (numpy's reshape(0, -1) refuses)
     assert x.flatten().shape == (0,)
+
+
+# ---------------------------------------------------------------- relu: +0, and no inf * 0
+
+def test_relu_of_negatives_is_positive_zero_so_its_reciprocal_is_plus_inf():
+    # Found by the differential test: x * (x > 0) gave -0.0, so 1 / relu(x) was -inf.
+    x = tg.Tensor(np.array([-1.0, -0.0, 0.0]), requires_grad=True)
+    y = x.relu()
+    assert not np.signbit(y.data).any()
+    assert (1 / y).data.tolist() == [np.inf] * 3
+
+
+def test_relu_of_minus_inf_is_zero_and_infinite_gradients_do_not_cross_the_kink():
+    x = tg.Tensor(np.array([-np.inf, -1.0, 0.0, 4.0]), requires_grad=True)
+    np.testing.assert_array_equal(x.relu().data, [0.0, 0.0, 0.0, 4.0])
+    # sqrt'(0) is infinite; relu'(x) = 0 for x <= 0 must win, as in PyTorch (no inf * 0 = NaN)
+    (g,) = tg.grad(x.relu().sqrt().sum(), [x])
+    np.testing.assert_array_equal(g.data, [0.0, 0.0, 0.0, 0.25])
+    (g2,) = tg.grad(x.relu().sqrt().sum(), [x], create_graph=True)
+    np.testing.assert_array_equal(g2.data, [0.0, 0.0, 0.0, 0.25])

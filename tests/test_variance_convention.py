@@ -27,7 +27,7 @@ def test_pytorch_keywords_give_pytorch_values_and_gradients(fn, kwargs):
 
 
 @pytest.mark.parametrize("fn", ["var", "std"])
-@pytest.mark.parametrize("kwargs", [dict(), dict(axis=0), dict(axis=1, ddof=1),
+@pytest.mark.parametrize("kwargs", [dict(ddof=0), dict(axis=0), dict(axis=1, ddof=1),
                                     dict(axis=None, keepdims=True)])
 def test_numpy_keywords_give_numpy_values(fn, kwargs):
     np.testing.assert_allclose(getattr(tg.Tensor(X), fn)(**kwargs).data,
@@ -40,3 +40,18 @@ def test_numpy_keywords_give_numpy_values(fn, kwargs):
 def test_both_conventions_at_once_are_refused(kwargs):
     with pytest.raises(TypeError, match="var"):
         tg.Tensor(X).var(**kwargs)
+
+
+@pytest.mark.parametrize("fn", ["var", "std"])
+@pytest.mark.parametrize("call", [lambda f: f(), lambda f: f(0), lambda f: f(1, True)],
+                         ids=["no keyword", "positional axis", "positional keepdims"])
+def test_no_keyword_is_refused_because_the_defaults_differ(fn, call):
+    # x.std() is the population std in numpy and the unbiased one in PyTorch: either answer is
+    # silently wrong for one habit, so the call must say which.
+    with pytest.raises(TypeError, match=f"{fn}: say which convention.*ddof=0.*correction=1"):
+        call(getattr(tg.Tensor(X), fn))
+
+
+def test_axis_none_given_by_keyword_is_numpy():
+    assert tg.Tensor(X).var(axis=None).item() == pytest.approx(np.var(X))
+    assert tg.Tensor(X).std(dim=None).item() == pytest.approx(np.std(X, ddof=1))

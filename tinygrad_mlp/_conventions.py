@@ -40,23 +40,34 @@ def accepts_torch_keywords(fn):
     return with_torch_keywords
 
 
+_NUMPY_VARIANCE = ("axis", "keepdims", "ddof")
+_TORCH_VARIANCE = ("dim", "keepdim", "correction", "unbiased")
+
+
 def variance_convention(fn):
     """``var``/``std``: the keyword says the convention, as for ``max``. numpy's ``axis=``/
     ``keepdims=``/``ddof=`` divide by ``n - ddof`` with ``ddof=0`` by default; PyTorch's ``dim=``/
     ``keepdim=``/``correction=``/``unbiased=`` divide by ``n - correction`` with ``correction=1``
-    by default (the unbiased estimate), so ``x.var(dim=0)`` equals ``torch.var(x, dim=0)``."""
+    by default (the unbiased estimate), so ``x.var(dim=0)`` equals ``torch.var(x, dim=0)``.
+    With no keyword (``x.var()``, ``x.var(0)``) the two habits disagree, and the call is refused
+    rather than silently giving one of them."""
     name = fn.__name__
 
     @functools.wraps(fn)
-    def method(self, axis=None, keepdims=None, ddof=None, *, dim=None, keepdim=None,
-               correction=None, unbiased=None):
-        torch_style = dim is not None or keepdim is not None or correction is not None \
-            or unbiased is not None
-        if torch_style:
-            for numpy_name, torch_name, a, b in (("axis", "dim", axis, dim),
-                                                 ("keepdims", "keepdim", keepdims, keepdim),
-                                                 ("ddof", "correction", ddof, correction)):
-                if a is not None and b is not None:
+    def method(self, *args, **kwargs):
+        unknown = set(kwargs) - set(_NUMPY_VARIANCE) - set(_TORCH_VARIANCE)
+        if unknown:
+            raise TypeError(f"{name}: unexpected keyword {sorted(unknown)[0]}=")
+        if args or not kwargs:
+            raise TypeError(
+                f"{name}: say which convention by keyword, numpy's and PyTorch's defaults differ: "
+                f"{name}(ddof=0) or {name}(axis=...) divides by n (numpy), {name}(correction=1) "
+                f"or {name}(dim=...) by n - 1 (PyTorch's unbiased default)")
+        axis, keepdims, ddof = (kwargs.get(k) for k in _NUMPY_VARIANCE)
+        dim, keepdim, correction, unbiased = (kwargs.get(k) for k in _TORCH_VARIANCE)
+        if not set(kwargs).isdisjoint(_TORCH_VARIANCE):
+            for numpy_name, torch_name in zip(_NUMPY_VARIANCE, _TORCH_VARIANCE):
+                if numpy_name in kwargs and torch_name in kwargs:
                     raise TypeError(f"{name}: got both {numpy_name}= (numpy's name) and "
                                     f"{torch_name}= (PyTorch's name); pass one")
             if unbiased is not None:
@@ -65,8 +76,8 @@ def variance_convention(fn):
                 correction = 1 if unbiased else 0
             if ddof is None:
                 ddof = 1 if correction is None else correction
-            axis = dim if axis is None else axis
-            keepdims = keepdim if keepdims is None else keepdims
+            axis = dim if "dim" in kwargs else axis
+            keepdims = keepdim if "keepdim" in kwargs else keepdims
         return fn(self, axis=axis, keepdims=bool(keepdims), ddof=0 if ddof is None else ddof)
     return method
 

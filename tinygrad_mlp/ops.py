@@ -21,7 +21,7 @@ from .autograd import Function, constant, is_grad_enabled
 __all__ = ["Add", "Sub", "Mul", "Neg", "Div", "Pow", "Exp", "Log", "Sin", "Cos", "Clamp", "Maximum",
            "Where", "Sum", "Max",
            "Reshape", "Transpose", "BroadcastTo", "GetItem", "ScatterAdd", "MatMul", "Cast",
-           "Concatenate", "Erf", "Tanh"]
+           "Concatenate", "Erf", "Tanh", "Relu"]
 
 # NaN and infinity are values here, as in PyTorch: log(0) is -inf, inf - inf is NaN, and the caller
 # (a finite-loss check, a test) decides what they mean. numpy would also print a RuntimeWarning from
@@ -472,4 +472,30 @@ class Tanh(Function):
         else:
             t = constant(self.out)
         return (g * (1 - t * t),)
+
+
+class Relu(Function):
+    """``max(x, 0)`` with relu'(0) = 0, as PyTorch. A primitive rather than ``x * (x > 0)``:
+    that product gives -0.0 for negative x (so ``1 / relu(x)`` became -inf, not +inf), NaN for
+    relu(-inf), and NaN (inf * 0) where an infinite gradient reaches x <= 0; PyTorch gives +0, 0
+    and 0. The backward multiplies by the saved mask (np.where would cost about 5x) and zeroes
+    the blocked side again only when that product is not finite."""
+
+    __slots__ = ("mask",)
+    reads_inputs = False  # the backward reads its own mask, never the input
+    backward_only = ("mask",)  # state for backward, not a parameter of the op (ONNX export)
+
+    def forward(self, a):
+        self.mask = a > 0
+        return np.maximum(a, 0)
+
+    def backward(self, g):
+        mask = self.mask
+        if is_grad_enabled():  # create_graph: a Where, differentiable again
+            return (Where.apply(constant(mask), g, constant(np.zeros((), dtype=g.dtype))),)
+        out = np.multiply(g.data, mask)
+        if not np.isfinite(out).all():
+            out[~mask] = 0  # inf or NaN arriving where x <= 0 gives no gradient, as PyTorch
+        return (constant(out),)
+
 

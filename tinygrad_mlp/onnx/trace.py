@@ -116,11 +116,13 @@ def _freeze(value):
 
 def attributes(fn) -> dict:
     """An op's own attributes (axis, keepdims, index, ...), without the engine's slots and without
-    float arrays the forward keeps for backward (``Exp.out``, ``Max.share``)."""
+    float arrays the forward keeps for backward (``Exp.out``, ``Max.share``) or slots an op
+    declares ``backward_only`` (``Relu.mask``)."""
     out = {}
+    skip = set(getattr(type(fn), "backward_only", ()))
     for cls in type(fn).__mro__:
         for slot in getattr(cls, "__slots__", ()):
-            if slot in _ENGINE_SLOTS or not hasattr(fn, slot):
+            if slot in _ENGINE_SLOTS or slot in skip or not hasattr(fn, slot):
                 continue
             value = getattr(fn, slot)
             if isinstance(value, np.ndarray) and value.dtype.kind in "fc":

@@ -271,6 +271,7 @@ TRANSLATIONS = {
     "Sin": _unary("Sin"),
     "Cos": _unary("Cos"),
     "Tanh": _unary("Tanh"),
+    "Relu": _unary("Relu"),
     "Sigmoid": _unary("Sigmoid"),
     "Erf": _unary("Erf"),
     "Expm1": _expm1,
