@@ -104,6 +104,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-only", metavar="MODEL.npz", help="evaluate a saved model on the test set")
     p.add_argument("--quick", action="store_true", help="a smoke run of about a minute")
     p.add_argument("--no-progress", action="store_true", help="no progress output per epoch")
+    p.add_argument("--no-compile", action="store_true",
+                   help="run every training step eagerly instead of replaying a captured step "
+                        "(tinygrad_mlp.jit; the results are the same)")
     p.add_argument("--no-download", action="store_true", help="never download the data")
     fashion_deploy.add_arguments(p)
     p.add_argument("--debug", action="store_true",
@@ -315,7 +318,8 @@ def train(config: dict, run_dir: Path, args, resume: bool) -> dict:
                                                                    not args.no_download)
     started = time.time()
     model, history = fit_on_splits(config, run_dir, train_set, val_set, resume=resume,
-                                   progress=not args.no_progress, announce=True)
+                                   progress=not args.no_progress, announce=True,
+                                   compile=not args.no_compile)
     seconds = time.time() - started
     test_loader = DataLoader(*test_set, 1000)
     result = evaluate(model, test_loader)
@@ -342,7 +346,7 @@ def make_loss(config: dict):
 
 
 def fit_on_splits(config: dict, run_dir: Path, train_set, val_set, callbacks=(), resume=False,
-                  progress=False, announce=False):
+                  progress=False, announce=False, compile=True):
     """Training plus validation only, without the test set: build the model, optimiser, schedule
     and loaders from ``config``, fit on ``train_set`` with ``val_set`` for validation,
     checkpointing into ``run_dir``. Returns ``(model, history)``. ``train`` evaluates the test
@@ -371,7 +375,7 @@ def fit_on_splits(config: dict, run_dir: Path, train_set, val_set, callbacks=(),
                   val_loader=val_loader, scheduler=scheduler, checkpoint_dir=run_dir,
                   progress=progress, l2=config["l2"], resume=resume, callbacks=callbacks,
                   monitor=config["keep"] if keep_best else "val_loss", restore_best=keep_best,
-                  config=fingerprint(config))
+                  config=fingerprint(config), compile=compile)
     if ema is not None:
         ema.copy_to()  # end with the averaged weights
     return model, history

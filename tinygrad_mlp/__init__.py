@@ -10,6 +10,7 @@ from .tensor import (Tensor, arange, as_tensor, cat, concatenate, eye, full, max
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import functional, nn, optim
 from .serialization import load, save
+from .jit import JitWarning, jit
 
 import sys as _sys
 import types as _types
@@ -20,10 +21,10 @@ from .tensor import tensor  # the factory; it replaces the submodule's name on t
 
 
 class _Package(_types.ModuleType):
-    # ``tg.tensor`` is the factory, as ``torch.tensor``. Python binds a submodule to its
-    # package's attribute when it is (re)loaded; keep the factory there.
+    # ``tg.tensor`` is the factory, as ``torch.tensor``, and ``tg.jit`` the decorator. Python
+    # binds a submodule to its package's attribute when it is (re)loaded; keep those there.
     def __setattr__(self, name, value):
-        if name == "tensor" and isinstance(value, _types.ModuleType):
+        if name in ("tensor", "jit") and isinstance(value, _types.ModuleType):
             return
         super().__setattr__(name, value)
 

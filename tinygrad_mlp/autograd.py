@@ -24,7 +24,8 @@ from numpy import zeros_like as _np_zeros_like
 __all__ = ["Function", "TensorContract", "register_tensor_class", "constant", "bump_version",
            "shared_version", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "grad", "backward", "topological_order", "RemovableHandle", "trace_modules",
-           "module_stack", "reset_grads"]
+           "module_stack", "reset_grads", "kernel", "literal", "replayed", "refuse_capture",
+           "structure_changed", "is_capturing"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,6 +173,73 @@ class enable_grad(_GradModeSwitch):
 
 
 # --------------------------------------------------------------------------------------------
+# Capture (tinygrad_mlp.jit): what the engine tells a recorder
+# --------------------------------------------------------------------------------------------
+
+class _Capture:
+    # ``active``: the jit's recorder while a compiled function runs its capture call, else None;
+    # one class-attribute read per op is what capture costs eager code.
+    # ``clock``: counts changes of module structure (attributes, train/eval), which invalidate
+    # every captured plan.
+    active = None
+    clock = 0
+
+
+def is_capturing() -> bool:
+    """Whether a compiled function is being captured (for shortcuts that write in place)."""
+    return _Capture.active is not None
+
+
+def structure_changed() -> None:
+    """A module's attributes or mode changed: plans captured before must not be replayed."""
+    _Capture.clock += 1
+
+
+def kernel(fn, *args):
+    """``fn(*args)``: a computation on arrays outside the primitive ops (a mask, a random draw,
+    a label encoding, a check that raises) that a compiled function must repeat at every replay.
+
+    ``args`` are arrays (each must come from the function's arguments, its parameters or an
+    earlier op or kernel) and static values; ``fn`` returns an array, a tuple of arrays or None
+    and must depend on nothing else that changes between calls (a generator it resolves inside
+    is fine: it is resolved again at replay). Eager code pays one attribute read."""
+    rec = _Capture.active
+    if rec is None:
+        return fn(*args)
+    return rec.kernel(fn, args)
+
+
+def literal(array):
+    """A constant tensor whose value depends on no input (a zero, a Python number operand, the
+    seed gradient of backward): a compiled function may keep it as it is."""
+    rec = _Capture.active
+    if rec is not None:
+        rec.literal(array)
+    return _wrap(array)
+
+
+def replayed(method):
+    """Decorator for a method with effects outside the graph (an optimiser's step, zero_grad, a
+    schedule's step, gradient clipping): under capture it runs as one unit and the compiled
+    function calls it again, with the same arguments, at every replay."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        rec = _Capture.active
+        if rec is None:
+            return method(*args, **kwargs)
+        return rec.call(method, args, kwargs)
+    return wrapper
+
+
+def refuse_capture(reason: str) -> None:
+    """Under capture, note that this call cannot be replayed (``reason`` says why): the compiled
+    function then runs eagerly for this signature. No effect otherwise."""
+    rec = _Capture.active
+    if rec is not None:
+        rec.refuse(reason)
+
+
+# --------------------------------------------------------------------------------------------
 # Versions (in-place changes)
 # --------------------------------------------------------------------------------------------
 
@@ -185,6 +253,8 @@ class _InPlaceClock:
 
 def bump_version(t) -> None:
     """Note that ``t``'s memory (and so every view of it) was just changed in place."""
+    if _Capture.active is not None:
+        _Capture.active.refuse(f"an in-place change of a tensor of shape {t.shape}")
     _InPlaceClock.count += 1
     cell = t._version
     if cell is None:
@@ -317,6 +387,8 @@ class Function:
                 out._ctx = fn
                 if _Recording.on_record is not None:
                     _Recording.on_record(fn)
+        if _Capture.active is not None:
+            _Capture.active.op(fn, inputs, params, out)
         return out
 
     def forward(self, *arrays, **params):
@@ -397,7 +469,7 @@ def _check_root(root, gradient, who="backward", keyword="gradient"):
                 f"{who}: {keyword} can be implied only for a tensor with one element; this one "
                 f"has shape {root.shape}. Pass {keyword}= of that shape (e.g. ones) or reduce "
                 f"first")
-        return _wrap(_np_ones(root.shape, dtype=root.dtype))
+        return literal(_np_ones(root.shape, dtype=root.dtype))
     gradient = _as_gradient(gradient, root)
     if gradient.shape != root.shape:
         raise ValueError(f"{who}: {keyword} has shape {gradient.shape} but the tensor has "
@@ -454,6 +526,8 @@ def run_backward(roots, gradients, retain_graph: bool, create_graph: bool, captu
                 # caller), and the sum must not change it behind their back.
                 t.grad = _hand_out(g, t, handed_out, create_graph) if t.grad is None \
                     else t.grad + _cast(g, t)
+                if _Capture.active is not None:
+                    _Capture.active.set_grad(t)
             if ctx is None:
                 continue
             if ctx.released:
@@ -488,6 +562,10 @@ def _as_gradient(g, t):
     return g if isinstance(g, _tensor_class) else _tensor_class(g, dtype=t.dtype)
 
 
+def _copy(array):
+    return array.copy()
+
+
 def _cast(g, t):
     return g if g.dtype == t.dtype else g.astype(t.dtype)
 
@@ -502,7 +580,7 @@ def _hand_out(g, t, handed_out: set, create_graph: bool):
         return g
     memory = _memory(g.data)
     if id(memory) in handed_out or not g.data.flags.writeable:
-        g = _wrap(g.data.copy())
+        g = _wrap(kernel(_copy, g.data))
         memory = g.data
     handed_out.add(id(memory))
     return g
@@ -548,6 +626,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     return result
 
 
+@replayed
 def reset_grads(params, set_to_none: bool = True) -> None:
     """``zero_grad`` for modules and optimisers alike: every ``.grad`` to None (the default; the
     next backward writes it afresh), or to zeros, in place where the array allows it and as a

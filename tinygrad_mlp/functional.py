@@ -16,6 +16,7 @@ from . import ops
 from ._random import resolve_rng
 from ._conventions import accepts_torch_keywords
 from ._validate import positive_int
+from .autograd import is_capturing, kernel, refuse_capture
 from .tensor import Tensor, as_array, as_tensor, maximum, where
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "logsumexp",
@@ -111,6 +112,7 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     soft = where(nonneg, z, 0.0) + _log1p(where(nonneg, -z, z).exp())
     if beta != 1:
         soft = soft * (1.0 / beta)
+    refuse_capture("softplus inspects values")
     above = z.data > threshold
     return where(above, x, soft) if above.any() else soft
 
@@ -184,7 +186,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is None:
         return y
     if not y.requires_grad and isinstance(bias, Tensor) and y.data.dtype == bias.data.dtype \
-            and bias.data.shape == y.data.shape[-1:]:
+            and bias.data.shape == y.data.shape[-1:] and not is_capturing():
         # Nothing recorded (evaluation): y is a fresh product nobody else holds, so the bias is
         # added in place instead of into a second activation-sized array.
         y.data += bias.data
@@ -214,8 +216,12 @@ def one_hot(labels, num_classes: int, dtype=np.float32) -> Tensor:
     """``labels`` (integers of any shape) as a constant Tensor of shape ``labels.shape + (C,)``."""
     num_classes = positive_int(num_classes, "num_classes", "one_hot")
     arr = _labels_array(labels, "one_hot")
+    return Tensor(kernel(_checked_one_hot, arr, int(num_classes), np.dtype(dtype)))
+
+
+def _checked_one_hot(arr, num_classes, dtype):
     _check_range(arr, num_classes, "one_hot")
-    return Tensor(_one_hot_array(arr, int(num_classes), np.dtype(dtype)))
+    return _one_hot_array(arr, num_classes, dtype)
 
 
 def _one_hot_array(arr: np.ndarray, num_classes: int, dtype) -> np.ndarray:
@@ -284,23 +290,9 @@ def _target_weights(logits: Tensor, target, weight, ignore_index: int, label_smo
             raise ValueError(f"{fn}: input is (N, C), (N, C, d1, ...) or (C,), and an integer "
                              f"target has its shape without the class axis: for input of shape "
                              f"{logits.shape} that is shape {batch_shape}; got shape {arr.shape}")
-        ignored = arr == ignore_index
-        any_ignored = bool(ignored.any())
-        labels = np.where(ignored, 0, arr) if any_ignored else arr
-        _check_range(labels, c, fn)
-        m = _one_hot_array(labels, c, logits.dtype)
-        if w is not None:
-            m *= w
-        if label_smoothing:
-            m *= 1.0 - label_smoothing
-            m += (label_smoothing / c) * (w if w is not None else 1.0)
-        if any_ignored:
-            m[ignored] = 0
-        if w is None:
-            divisor = float(arr.size - int(ignored.sum())) if any_ignored else float(arr.size)
-        else:
-            divisor = float(np.sum(w[labels][~ignored], dtype=np.float64))
-        return as_tensor(_class_axis_last(m)), divisor
+        m, divisor = kernel(_label_weights, arr, c, w, ignore_index, label_smoothing,
+                            logits.dtype, fn)
+        return as_tensor(m), divisor
     if arr.dtype.kind == "f":
         if arr.shape != logits.shape:
             raise ValueError(f"{fn}: float target must be class probabilities of shape "
@@ -321,6 +313,35 @@ def _target_weights(logits: Tensor, target, weight, ignore_index: int, label_smo
                     f"class probabilities of shape {logits.shape}; got dtype {arr.dtype}")
 
 
+def _label_weights(arr, c, w, ignore_index, label_smoothing, dtype, fn):
+    """The weight matrix of integer labels ``arr`` and the divisor of the mean (a 0-d float64
+    array): computed from the labels' values, so a kernel (repeated at every replay)."""
+    ignored = arr == ignore_index
+    any_ignored = bool(ignored.any())
+    labels = np.where(ignored, 0, arr) if any_ignored else arr
+    _check_range(labels, c, fn)
+    m = _one_hot_array(labels, c, dtype)
+    if w is not None:
+        m *= w
+    if label_smoothing:
+        m *= 1.0 - label_smoothing
+        m += (label_smoothing / c) * (w if w is not None else 1.0)
+    if any_ignored:
+        m[ignored] = 0
+    if w is None:
+        divisor = float(arr.size - int(ignored.sum())) if any_ignored else float(arr.size)
+    else:
+        divisor = float(np.sum(w[labels][~ignored], dtype=np.float64))
+    return _class_axis_last(m), np.asarray(divisor)
+
+
+def _mean_scale(divisor, dtype):
+    """``-1/divisor`` (NaN for a divisor of 0) as a 0-d array in ``dtype``: what the summed
+    log-likelihood is multiplied by for ``'mean'``."""
+    d = float(divisor)
+    return np.asarray(-1.0 / d if d else float("nan"), dtype=dtype)
+
+
 def _weighted_class_loss(logp: Tensor, target, weight, ignore_index, reduction: str,
                          label_smoothing: float, fn: str) -> Tensor:
     m, divisor = _target_weights(logp, target, weight, ignore_index, label_smoothing, fn)
@@ -331,7 +352,8 @@ def _weighted_class_loss(logp: Tensor, target, weight, ignore_index, reduction: 
     # with two fewer recorded ops forward and four fewer backward.
     if reduction == "sum":
         return picked.sum() * -1.0
-    return picked.sum() * (-1.0 / divisor if divisor else float("nan"))
+    total = picked.sum()
+    return total * as_tensor(kernel(_mean_scale, divisor, total.dtype))
 
 
 def cross_entropy(logits: Tensor, target, reduction: str = "mean",
@@ -524,10 +546,16 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng=None) -> Tenso
         return x
     if p == 1.0:
         return x * as_tensor(np.zeros((), dtype=x.dtype))
-    rng = resolve_rng(rng, "dropout")
-    u = rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32)
-    mask = np.multiply(u >= p, 1.0 / (1.0 - p), dtype=x.dtype)
-    return x * as_tensor(mask)
+    resolve_rng(rng, "dropout")  # a bad rng= is refused here, before anything is drawn
+    return x * as_tensor(kernel(_dropout_mask, rng, x.shape, x.dtype, p))
+
+
+def _dropout_mask(rng, shape, dtype, p):
+    """The kept elements scaled by 1/(1-p); ``rng`` is resolved here, at every call (and every
+    replay of a compiled function), so draws come from the generator as it is then."""
+    u = resolve_rng(rng, "dropout").random(shape, dtype=np.float64 if dtype == np.float64
+                                           else np.float32)
+    return np.multiply(u >= p, 1.0 / (1.0 - p), dtype=dtype)
 
 
 def accuracy(logits, labels) -> float:

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from ._special import erf_array
-from .autograd import Function, constant, is_grad_enabled
+from .autograd import Function, constant, is_grad_enabled, kernel, literal, refuse_capture
 
 __all__ = ["Add", "Sub", "Mul", "Neg", "Div", "Pow", "Exp", "Log", "Sin", "Cos", "Clamp", "Maximum",
            "Where", "Sum", "Max",
@@ -111,20 +111,41 @@ class Pow(Function):
         # (only there: elsewhere d/db of b * a**(b-1) at b == 0 is 1/a, not 0).
         grad_a = grad_b = None
         if ga:
-            b_zero = (b.data == 0) & (a.data == 0)
-            if b_zero.any():
-                b_minus_1 = Where.apply(constant(b_zero), constant(np.ones((), b.dtype)), b - 1)
+            if is_grad_enabled():  # create_graph: b - 1 must stay differentiable
+                refuse_capture("the second derivative of x ** y inspects values")
+                b_zero = (b.data == 0) & (a.data == 0)
+                if b_zero.any():
+                    b_minus_1 = Where.apply(constant(b_zero), constant(np.ones((), b.dtype)),
+                                            b - 1)
+                else:
+                    b_minus_1 = b - 1
             else:
-                b_minus_1 = b - 1
+                b_minus_1 = constant(kernel(_pow_exponent_minus_1, a.data, b.data))
             grad_a = g * b * a ** b_minus_1
         # d/db a**b = a**b * log(a), taken as 0 where a == 0 and b >= 0 (as PyTorch; the limit
         # from the right), where it would be 0 * -inf: a is swapped for 1 there, whose log is 0.
         if gb:
-            at_zero = (a.data == 0) & (b.data >= 0)
-            if at_zero.any():
-                a = Where.apply(constant(at_zero), constant(np.ones((), a.dtype)), a)
+            if is_grad_enabled():
+                refuse_capture("the second derivative of x ** y inspects values")
+                at_zero = (a.data == 0) & (b.data >= 0)
+                if at_zero.any():
+                    a = Where.apply(constant(at_zero), constant(np.ones((), a.dtype)), a)
+            else:
+                a = constant(kernel(_pow_base_for_log, a.data, b.data))
             grad_b = g * a ** b * a.log()
         return grad_a, grad_b
+
+
+def _pow_exponent_minus_1(a, b):
+    """``b - 1``, with 1 where a == b == 0 (values as ``Pow.backward`` computes them with ops)."""
+    b_minus_1 = b - np.asarray(1, dtype=b.dtype)
+    b_zero = (b == 0) & (a == 0)
+    return np.where(b_zero, np.ones((), b.dtype), b_minus_1) if b_zero.any() else b_minus_1
+
+
+def _pow_base_for_log(a, b):
+    """``a``, with 1 where a == 0 and b >= 0."""
+    return np.where((a == 0) & (b >= 0), np.ones((), a.dtype), a)  # a new array, always
 
 
 class Exp(Function):
@@ -182,13 +203,16 @@ class Clamp(Function):
         return np.clip(a, low, high)
 
     def backward(self, g):
-        a = self.inputs[0].data
-        inside = np.ones(a.shape, dtype=bool)
-        if self.low is not None:
-            inside &= a >= self.low
-        if self.high is not None:
-            inside &= a <= self.high
-        return (g * constant(inside.astype(g.dtype)),)
+        return (g * constant(kernel(_inside, self.inputs[0].data, self.low, self.high, g.dtype)),)
+
+
+def _inside(a, low, high, dtype):
+    inside = np.ones(a.shape, dtype=bool)
+    if low is not None:
+        inside &= a >= low
+    if high is not None:
+        inside &= a <= high
+    return inside.astype(dtype)
 
 
 class Maximum(Function):
@@ -201,15 +225,19 @@ class Maximum(Function):
 
     def backward(self, g):
         a, b = self.inputs
-        ad, bd = a.data, b.data
-        dtype = g.dtype
-        share_a = constant((ad > bd).astype(dtype) + (ad == bd).astype(dtype) * 0.5)
+        share, below, above = kernel(_maximum_shares, a.data, b.data, g.dtype)
+        share_a = constant(share)
         ga, gb = self.needs_grad
         # The losing side gets 0 through where, not g * 0: a NaN or infinite g must not leak
         # into it (as PyTorch).
-        zero = constant(np.zeros((), dtype=dtype))
-        return (Where.apply(constant(ad < bd), zero, g * share_a) if ga else None), \
-            (Where.apply(constant(ad > bd), zero, g * (1 - share_a)) if gb else None)
+        zero = literal(np.zeros((), dtype=g.dtype))
+        return (Where.apply(constant(below), zero, g * share_a) if ga else None), \
+            (Where.apply(constant(above), zero, g * (1 - share_a)) if gb else None)
+
+
+def _maximum_shares(ad, bd, dtype):
+    """a's share of the gradient (1, 1/2 at ties, 0), and where a is below and above b."""
+    return (ad > bd).astype(dtype) + (ad == bd).astype(dtype) * 0.5, ad < bd, ad > bd
 
 
 class Where(Function):
@@ -222,7 +250,7 @@ class Where(Function):
 
     def backward(self, g):
         cond, a, b = self.inputs
-        zero = constant(np.zeros((), dtype=g.dtype))
+        zero = literal(np.zeros((), dtype=g.dtype))
         _, ga, gb = self.needs_grad
         return None, (Where.apply(cond, g, zero) if ga else None), \
             (Where.apply(cond, zero, g) if gb else None)
@@ -492,10 +520,14 @@ class Relu(Function):
     def backward(self, g):
         mask = self.mask
         if is_grad_enabled():  # create_graph: a Where, differentiable again
-            return (Where.apply(constant(mask), g, constant(np.zeros((), dtype=g.dtype))),)
-        out = np.multiply(g.data, mask)
-        if not np.isfinite(out).all():
-            out[~mask] = 0  # inf or NaN arriving where x <= 0 gives no gradient, as PyTorch
-        return (constant(out),)
+            return (Where.apply(constant(mask), g, literal(np.zeros((), dtype=g.dtype))),)
+        return (constant(kernel(_relu_grad, g.data, mask)),)
+
+
+def _relu_grad(g, mask):
+    out = np.multiply(g, mask)
+    if not np.isfinite(out).all():
+        out[~mask] = 0  # inf or NaN arriving where x <= 0 gives no gradient, as PyTorch
+    return out
 
 

@@ -16,7 +16,8 @@ from ._conventions import (accepts_torch_keywords, clamp_bounds, is_dtype_name, 
                            values_or_indices, variance_convention)
 from ._inplace import InPlaceOps
 from ._random import resolve_rng
-from .autograd import RemovableHandle, _GradMode, bump_version, shared_version
+from .autograd import (RemovableHandle, _GradMode, bump_version, kernel, literal, refuse_capture,
+                       shared_version)
 
 __all__ = ["Tensor", "tensor", "as_tensor", "where", "maximum", "minimum", "concatenate", "cat",
            "stack", "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "eye", "randn",
@@ -119,7 +120,7 @@ class Tensor(InPlaceOps):
         if isinstance(other, (float, int)):
             kind = self.data.dtype.kind
             if kind == "f" or (kind in "iu" and isinstance(other, int)):
-                return Tensor._from_op(np.asarray(other, dtype=self.data.dtype))
+                return literal(np.asarray(other, dtype=self.data.dtype))
         try:
             arr = np.asarray(other)
         except Exception:  # pragma: no cover - exotic objects
@@ -172,10 +173,12 @@ class Tensor(InPlaceOps):
         return self.transpose()
 
     def numpy(self) -> np.ndarray:
+        refuse_capture("Tensor.numpy() hands out values")
         return self.data
 
     def __array__(self, dtype=None, copy=None):
         """``np.asarray(t)``: the data (shared unless a copy or another dtype is asked for)."""
+        refuse_capture("np.asarray(tensor) hands out values")
         arr = self.data
         if dtype is not None and np.dtype(dtype) != arr.dtype:
             if copy is False:
@@ -191,6 +194,7 @@ class Tensor(InPlaceOps):
         # the same version bump as t.copy_(...), never a silent change of a saved tensor.
         written = _written_by(func, args, kwargs)
         name = f"np.{getattr(func, '__name__', 'function')}"
+        refuse_capture(f"{name} of a tensor computes outside the recorded operations")
         for t in written:
             t._check_writable(name)
         result = func(*_unwrap(args), **_unwrap(kwargs))
@@ -202,9 +206,11 @@ class Tensor(InPlaceOps):
         if self.data.size != 1:
             raise ValueError(f"item: only a tensor with one element can be converted to a Python "
                              f"number; this one has shape {self.shape}")
+        refuse_capture("Tensor.item() reads a value")
         return self.data.item()
 
     def tolist(self):
+        refuse_capture("Tensor.tolist() reads values")
         return self.data.tolist()
 
     def detach(self) -> "Tensor":
@@ -264,6 +270,7 @@ class Tensor(InPlaceOps):
         if self.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                              f"use .any() or .all()")
+        refuse_capture("bool(tensor) reads a value")
         return bool(self.data)
 
     def __float__(self):
@@ -377,7 +384,7 @@ class Tensor(InPlaceOps):
     def _compare(self, fn, other):
         other = other.data if isinstance(other, Tensor) else other
         try:
-            return Tensor._from_op(fn(self.data, other))
+            return Tensor._from_op(kernel(fn, self.data, other))
         except ValueError:
             raise ValueError(f"comparison: shapes {self.shape} and {np.shape(other)} cannot be "
                              f"broadcast together") from None
@@ -402,21 +409,21 @@ class Tensor(InPlaceOps):
 
     @accepts_torch_keywords
     def any(self, axis=None, keepdims=False):
-        return Tensor._from_op(np.any(self.data, axis=axis, keepdims=keepdims))
+        return Tensor._from_op(kernel(_reduce_any, self.data, axis, keepdims))
 
     @accepts_torch_keywords
     def all(self, axis=None, keepdims=False):
-        return Tensor._from_op(np.all(self.data, axis=axis, keepdims=keepdims))
+        return Tensor._from_op(kernel(_reduce_all, self.data, axis, keepdims))
 
     @accepts_torch_keywords
     def argmax(self, axis=None, keepdims=False):
         axis = _normalize_axis(axis, self.ndim, "argmax", self.shape)
-        return Tensor._from_op(np.argmax(self.data, axis=axis, keepdims=keepdims))
+        return Tensor._from_op(kernel(_argmax, self.data, axis, keepdims))
 
     @accepts_torch_keywords
     def argmin(self, axis=None, keepdims=False):
         axis = _normalize_axis(axis, self.ndim, "argmin", self.shape)
-        return Tensor._from_op(np.argmin(self.data, axis=axis, keepdims=keepdims))
+        return Tensor._from_op(kernel(_argmin, self.data, axis, keepdims))
 
     # ------------------------------------------------------------ elementwise (primitive)
 
@@ -507,7 +514,7 @@ class Tensor(InPlaceOps):
 
     def sign(self):
         """-1, 0 or 1, as a constant (its derivative is zero almost everywhere)."""
-        return Tensor._from_op(np.sign(self.data))
+        return Tensor._from_op(kernel(np.sign, self.data))
 
     def abs(self):
         # The derivative is sign(x), 0 at 0 (as PyTorch).
@@ -517,18 +524,17 @@ class Tensor(InPlaceOps):
         # The derivative at 0 is 0 (as PyTorch).
         if not (self.requires_grad and _GradMode.enabled) and self.data.dtype.kind == "f":
             # Nothing to record (evaluation): the value in one pass, without the mask.
-            return Tensor._from_op(np.maximum(self.data, 0))
+            return Tensor._from_op(kernel(_relu_value, self.data))
         return ops.Relu.apply(self)  # a primitive: see ops.Relu for why not x * (x > 0)
 
     def leaky_relu(self, negative_slope: float = 0.01):
-        return self * Tensor._from_op(np.where(self.data > 0, 1, negative_slope)
-                                      .astype(self.dtype))
+        return self * Tensor._from_op(kernel(_leaky_slopes, self.data, negative_slope))
 
     def sigmoid(self):
         # exp(-|x|) never overflows; both branches of the where stay finite, so the gradient does.
         # -|x| is taken with where, not abs(): abs has derivative 0 at 0, which would make
         # sigmoid'(0) (and tanh'(0)) zero.
-        nonneg = self.data >= 0
+        nonneg = Tensor._from_op(kernel(_nonneg, self.data))
         e = where(nonneg, -self, self).exp()
         d = 1 + e
         return where(nonneg, 1 / d, e / d)
@@ -558,12 +564,7 @@ class Tensor(InPlaceOps):
     def _detached_max(self, axis) -> "Tensor":
         """The max over ``axis`` (keepdims) as a constant, with infinities replaced by 0 so that an
         all ``-inf`` row does not turn into NaN when it is subtracted."""
-        if self.data.size == 0:  # any shift will do: the result is empty or exp(-inf) sums to 0
-            return Tensor._from_op(np.zeros(ops._keepdims_shape(self.shape, axis), self.dtype))
-        m = self.data.max(axis=axis, keepdims=True)
-        if not np.isfinite(m).all():
-            m = np.where(np.isfinite(m), m, 0).astype(self.dtype)
-        return Tensor._from_op(m)
+        return Tensor._from_op(kernel(_finite_max, self.data, axis))
 
     # ------------------------------------------------------------ reductions
 
@@ -594,6 +595,7 @@ class Tensor(InPlaceOps):
     @variance_convention
     def std(self, axis=None, keepdims=False, ddof: int = 0):
         v = self.var(axis=axis, keepdims=keepdims, ddof=ddof)
+        refuse_capture("std inspects values (where the variance is 0)")
         zero = v.data == 0
         if self.size:  # a constant group's variance can round to 1e-33 instead of 0 (the mean
             # is off by an ulp), and 1/std would blow its derivatives up: test the group itself
@@ -761,6 +763,47 @@ class Tensor(InPlaceOps):
 
 
 autograd.register_tensor_class(Tensor)
+
+
+# Computations on values outside the primitive ops, each run through ``autograd.kernel`` so a
+# compiled function repeats them at replay.
+
+def _reduce_any(a, axis, keepdims):
+    return np.any(a, axis=axis, keepdims=keepdims)
+
+
+def _reduce_all(a, axis, keepdims):
+    return np.all(a, axis=axis, keepdims=keepdims)
+
+
+def _argmax(a, axis, keepdims):
+    return np.argmax(a, axis=axis, keepdims=keepdims)
+
+
+def _argmin(a, axis, keepdims):
+    return np.argmin(a, axis=axis, keepdims=keepdims)
+
+
+def _relu_value(a):
+    return np.maximum(a, 0)
+
+
+def _leaky_slopes(a, negative_slope):
+    return np.where(a > 0, 1, negative_slope).astype(a.dtype)
+
+
+def _nonneg(a):
+    return a >= 0
+
+
+def _finite_max(a, axis):
+    """The max over ``axis`` (keepdims), with infinities replaced by 0."""
+    if a.size == 0:  # any shift will do: the result is empty or exp(-inf) sums to 0
+        return np.zeros(ops._keepdims_shape(a.shape, axis), a.dtype)
+    m = a.max(axis=axis, keepdims=True)
+    if not np.isfinite(m).all():
+        m = np.where(np.isfinite(m), m, 0).astype(a.dtype)
+    return m
 
 
 def _exact_float32(stat, data, axis, keepdims, **kw) -> Tensor:

@@ -14,6 +14,7 @@ from .. import functional as F
 from .._random import resolve_rng
 from .._conventions import accepts_torch_keywords
 from .._validate import positive_int
+from ..autograd import kernel
 from ..tensor import Tensor, as_tensor, tensor
 from .module import Module, Parameter
 
@@ -221,7 +222,7 @@ class BatchNorm1d(Module):
             centered = x - mean
             var = (centered * centered).mean(axis=axes, keepdims=True)
             if self.training and self.track_running_stats:
-                self._update_running_stats(mean.data, var.data, n)
+                kernel(self._update_running_stats, mean.data, var.data, n)
             y = centered / (var + self.eps).sqrt()
         else:
             mean = self.running_mean.data.reshape(stat_shape)

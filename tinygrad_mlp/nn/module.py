@@ -10,7 +10,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..autograd import RemovableHandle, bump_version, module_stack, reset_grads
+from ..autograd import (RemovableHandle, _Capture, bump_version, module_stack, reset_grads,
+                        structure_changed)
 from ..tensor import Tensor, as_array
 
 __all__ = ["Parameter", "Module", "IncompatibleKeys"]
@@ -61,7 +62,12 @@ class Module:
     def __call__(self, *args, **kwargs):
         d = self.__dict__
         if d["_forward_pre_hooks"] or d["_forward_hooks"]:
+            if _Capture.active is not None:
+                _Capture.active.refuse(f"{type(self).__name__} has forward hooks (Python code a "
+                                       f"replay would skip)")
             return self._call_with_hooks(args, kwargs)
+        if _Capture.active is not None:
+            _Capture.active.modules.append(self)  # a plan checks these modules are unchanged
         stack = module_stack()
         if stack is None:
             return self.forward(*args, **kwargs)
@@ -117,6 +123,7 @@ class Module:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called "
                                  f"(call super().__init__() first in {type(self).__name__})")
         params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
+        structure_changed()  # a compiled function captured with the old value must not replay
         if isinstance(value, Parameter):
             self._forget(name, keep=params)
             params[name] = value
@@ -140,11 +147,13 @@ class Module:
         d[name] = value
 
     def __delattr__(self, name):
+        structure_changed()
         self._forget(name)
         object.__delattr__(self, name)
 
     def _forget(self, name, keep=None):
         """Unregister ``name`` everywhere except ``keep``, where a replacement keeps its place."""
+        structure_changed()
         for registry in (self._parameters, self._buffers, self._modules):
             if registry is not keep:
                 registry.pop(name, None)
@@ -236,6 +245,7 @@ class Module:
 
     def train(self, mode: bool = True):
         """Set training mode (dropout active, BatchNorm on batch statistics) here and below."""
+        structure_changed()
         for m in self.modules():
             m.__dict__["training"] = bool(mode)
         return self
@@ -246,7 +256,7 @@ class Module:
     def zero_grad(self, set_to_none: bool = True):
         """Reset every parameter's gradient: to None (the default; the next backward writes it
         afresh), or to zeros with ``set_to_none=False`` (in place where the array allows it)."""
-        reset_grads(self.parameters(), set_to_none)
+        reset_grads(list(self.parameters()), set_to_none)
 
     def requires_grad_(self, requires_grad: bool = True):
         """Switch gradient tracking of every parameter here and below (freeze with False)."""

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from ..autograd import bump_version
+from ..autograd import bump_version, replayed
 from ..tensor import Tensor, concatenate
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
@@ -33,6 +33,7 @@ def _scale_grad(p: Tensor, factor):
         p.grad = Tensor((g.data * factor).astype(g.data.dtype, copy=False))
 
 
+@replayed
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False, foreach=None) -> Tensor:
     """Scale all gradients together so that their joint ``norm_type`` norm (the norm of the
@@ -70,6 +71,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     return Tensor(np.asarray(total, dtype=dtype))
 
 
+@replayed
 def clip_grad_value_(parameters, clip_value: float) -> None:
     """Clip every gradient element into ``[-clip_value, clip_value]``, in place."""
     if clip_value < 0:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..autograd import bump_version
+from ..autograd import bump_version, replayed
 
 __all__ = ["EMA"]
 
@@ -57,6 +57,7 @@ class EMA:
         self._scratch = None
         self._swapped = False
 
+    @replayed
     def update(self):
         """Move the average towards the model's current weights (in place, no allocation)."""
         w = 1.0 - self.decay if self.num_updates else 1.0

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..autograd import bump_version, enable_grad, reset_grads
+from ..autograd import bump_version, enable_grad, replayed, reset_grads
 from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -177,6 +177,7 @@ class Optimizer:
         """Set every parameter's ``.grad`` to None (or fill it with zeros)."""
         reset_grads(self.params, set_to_none)
 
+    @replayed
     def step(self, closure=None):
         """Update every parameter that has a gradient (those whose ``.grad`` is None are
         skipped). ``closure``, if given, re-evaluates the loss with gradients and is returned."""

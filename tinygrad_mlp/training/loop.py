@@ -15,7 +15,8 @@ import numpy as np
 
 from .. import functional as F
 from .._validate import positive_int
-from ..autograd import no_grad
+from ..autograd import kernel, no_grad
+from ..jit import jit
 from ..tensor import Tensor, as_array
 from .callbacks import BestModel
 from .checkpoint import (CHECKPOINT_FILE, config_text, load_checkpoint, restore_checkpoint,
@@ -108,7 +109,7 @@ def _all_finite(model) -> bool:
 
 def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, scheduler=None,
         callbacks=(), checkpoint_dir=None, progress=True, l2=0.0, resume=False,
-        monitor=None, restore_best=None, config=None) -> History:
+        monitor=None, restore_best=None, config=None, compile=True) -> History:
     """Train ``model`` for ``epochs`` epochs (the total, counting those before a resume) and
     return its ``History``. See docs/training.md.
 
@@ -126,6 +127,9 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
     is one), giving the same weights as an uninterrupted run. ``config`` (a dict of JSON values,
     the settings of the run) is stored in the checkpoint, and a resume under a different one is
     refused with ``CheckpointError`` naming the keys that differ.
+    With ``compile`` (the default) each training step is run through ``tinygrad_mlp.jit``:
+    captured on its first calls, replayed after, with the same results as ``compile=False``
+    (eager steps); a step that cannot be captured runs eagerly, with one ``JitWarning``.
     """
     epochs = positive_int(epochs, "epochs", "fit")
     if not isinstance(l2, (int, float)) or isinstance(l2, bool) or not 0 <= l2 < math.inf:
@@ -189,6 +193,9 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
         raise ValueError("fit: resume=True needs the checkpoint_dir to resume from")
 
     decayed = _decayed_parameters(model) if l2 else []
+    train_step = _train_step(model, loss_fn, optimizer, decayed, l2)
+    if compile:
+        train_step = jit(train_step)
     steps = len(train_loader) if hasattr(train_loader, "__len__") else None
     reporter = make_reporter(progress, epochs, steps)
     try:
@@ -201,8 +208,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
         for epoch in range(start, epochs + 1):
             if stopped:
                 break
-            logs = _run_epoch(epoch, epochs, model, loss_fn, optimizer, train_loader, val_loader,
-                              decayed, l2, reporter, ckpt_path)
+            logs = _run_epoch(epoch, epochs, model, loss_fn, optimizer, train_step, train_loader,
+                              val_loader, reporter, ckpt_path)
             if getattr(scheduler, "needs_metric", False):  # ReduceLROnPlateau
                 scheduler.step(logs[monitor])
             elif scheduler is not None:
@@ -225,7 +232,35 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
     return history
 
 
-def _run_epoch(epoch, epochs, model, loss_fn, optimizer, train_loader, val_loader, decayed, l2,
+class _NonFiniteLoss(Exception):
+    def __init__(self, value):
+        super().__init__(value)
+        self.value = value
+
+
+def _require_finite(loss):
+    """Raise before backward when the loss is NaN or infinite (a kernel: a compiled step
+    checks it at every replay too, before any weight is touched)."""
+    if not np.isfinite(loss).all():
+        raise _NonFiniteLoss(float(loss))
+
+
+def _train_step(model, loss_fn, optimizer, decayed, l2):
+    """One training step on a batch, as a function of the batch (what ``jit`` captures)."""
+    def train_step(x, y):
+        outputs = model(x)
+        loss = loss_fn(outputs, y)
+        _check_scalar(loss, "fit")
+        kernel(_require_finite, loss.data)
+        total = loss + F.l2_penalty(decayed, l2) if l2 else loss
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        return loss, outputs
+    return train_step
+
+
+def _run_epoch(epoch, epochs, model, loss_fn, optimizer, train_step, train_loader, val_loader,
                reporter, ckpt_path) -> dict:
     start_time = time.perf_counter()
     lr = float(optimizer.lr)
@@ -243,21 +278,14 @@ def _run_epoch(epoch, epochs, model, loss_fn, optimizer, train_loader, val_loade
     reporter.epoch_begin(epoch)
     loss_sum, correct, seen, step = 0.0, 0, 0, 0
     for step, (x, y) in enumerate(train_loader, 1):
-        outputs = model(x)
-        loss = loss_fn(outputs, y)
-        if step == 1:
-            _check_scalar(loss, "fit")
-        value = loss.item()
-        if not math.isfinite(value):
+        try:
+            loss, outputs = train_step(x, y)
+        except _NonFiniteLoss as e:
             # Checked before backward, so this step never reaches the weights.
-            raise NonFiniteLossError(f"fit: the training loss is {value} at epoch {epoch}/"
+            raise NonFiniteLossError(f"fit: the training loss is {e.value} at epoch {epoch}/"
                                      f"{epochs}, step {step}; training stopped, {kept}",
-                                     epoch, step, saved)
-        if l2:
-            loss = loss + F.l2_penalty(decayed, l2)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+                                     epoch, step, saved) from None
+        value = loss.item()
         labels = as_array(y)
         n = len(labels)
         loss_sum += value * n

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from ...autograd import replayed
 from ..optimizer import Optimizer
 
 __all__ = ["LRScheduler"]
@@ -55,6 +56,7 @@ class LRScheduler:
             group["lr"] = lr
         self._last_lr = [float(lr) for lr in lrs]
 
+    @replayed
     def step(self):
         self.last_epoch += 1
         self._set(self._next_lrs())

@@ -1,0 +1,715 @@
+"""Floor 4 (jit): ``jit(fn)`` captures the array work of a function once and replays it.
+
+A training step run eagerly builds Tensor objects, graph nodes and a topological order on every
+call, all to reach the same numpy calls in the same order. ``jit`` runs ``fn`` eagerly while the
+engine reports every computation to a recorder (``autograd._Capture``): each primitive op's
+forward, each ``autograd.kernel`` (masks, random draws, label encodings, checks), each literal
+constant, each ``.grad`` that backward assigns and each ``autograd.replayed`` call (an optimiser's
+step, zero_grad, a schedule's step). Later calls with the same signature run that list on arrays:
+no Tensors, no graph, no sort.
+
+What changes between calls is read at replay: the arguments' arrays, every tensor the function
+reads but did not make (parameters, buffers: through the tensor, so a ``load_state_dict`` or an
+optimiser's in-place update is seen), the learning rate and step count (the optimiser's own step
+runs), and random draws (the dropout kernel draws from the generator as it is then).
+
+Nothing is replayed that was not checked twice. The first call of a signature records; the second
+records again and must record the same work: the same ops with the same settings, the same
+external tensors (a tensor made afresh on each call from raw values would differ: refused), equal
+literal constants. Reading a value (``.item()``, ``bool(t)``, ``.numpy()``), an in-place change
+of a tensor, module hooks, and the few library paths that branch on values refuse capture: the
+function then runs eagerly for that signature, with one ``JitWarning`` saying why. A module's
+attribute or mode change (``train()``/``eval()``, a new layer, ``load_state_dict`` keeps plans
+valid since it writes in place) invalidates every plan, which is then recaptured.
+"""
+from __future__ import annotations
+
+import functools
+import types
+import warnings
+
+import numpy as np
+
+from . import ops
+from .autograd import _Capture, _GradMode, _Recording
+from .tensor import Tensor
+
+__all__ = ["jit", "JitWarning"]
+
+_new = object.__new__
+_wrap = Tensor._from_op
+
+
+class JitWarning(UserWarning):
+    """A compiled function runs eagerly for a signature, and why."""
+
+
+class _Slot:
+    """An array argument of a kernel or an op's parameter, read from the plan's slots."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i):
+        self.i = i
+
+    def __eq__(self, other):
+        return type(other) is _Slot and other.i == self.i
+
+    def __repr__(self):
+        return f"<slot {self.i}>"
+
+
+# --------------------------------------------------------------------------------------------
+# Capture
+# --------------------------------------------------------------------------------------------
+
+class _Recorder:
+    """What one call of the function did, as the engine reported it."""
+
+    def __init__(self):
+        self.slot = {}        # id(array) -> slot index
+        self.seen = []        # slot -> the array at capture (keeps every id alive and unique)
+        self.steps = []       # see the methods below for each kind
+        self.inputs = []      # slots of the arguments' arrays, in order
+        self.arg_tensors = {}  # id(argument tensor) -> position among the array arguments
+        self.externals = []   # (slot, tensor): read through the tensor at every replay
+        self.constants = []   # (slot, array): literal values, kept
+        self.escaping = set()  # slots handed out (outputs, .grad): fresh arrays at every replay
+        self.template = None  # the structure of the return value
+        self.reason = None    # why this call cannot be replayed (the first reason found)
+        self.clock = _Capture.clock
+        self.modules = []     # modules called during the capture (Module.__call__ adds itself)
+
+    # ---------------------------------------------------------------- slots
+
+    def new_slot(self, arr) -> int:
+        s = len(self.seen)
+        self.seen.append(arr)
+        self.slot[id(arr)] = s
+        return s
+
+    def refuse(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def tensor_slot(self, t) -> int:
+        arr = t.data
+        s = self.slot.get(id(arr))
+        if s is None:
+            s = self.new_slot(arr)
+            self.externals.append((s, t))
+        return s
+
+    def array_slot(self, arr, who: str) -> int:
+        s = self.slot.get(id(arr))
+        if s is None:
+            self.refuse(f"{who} was given an array of shape {arr.shape} that is neither an "
+                        f"argument nor computed by recorded operations (made from values "
+                        f"outside them, e.g. with .data and numpy)")
+            s = self.new_slot(arr)
+        return s
+
+    def lift(self, value, who: str):
+        """``value`` with every array in it replaced by its slot."""
+        if isinstance(value, np.ndarray):
+            return _Slot(self.array_slot(value, who))
+        if isinstance(value, Tensor):
+            return _Slot(self.tensor_slot(value))
+        if type(value) is tuple:
+            return tuple(self.lift(v, who) for v in value)
+        if type(value) is list:
+            return [self.lift(v, who) for v in value]
+        if type(value) is dict:
+            return {k: self.lift(v, who) for k, v in value.items()}
+        return value
+
+    def output(self, arr, who: str) -> int:
+        if id(arr) in self.slot:
+            self.refuse(f"{who} returned an array it had been given (an alias)")
+        return self.new_slot(arr)
+
+    # ---------------------------------------------------------------- what the engine reports
+
+    def op(self, fn, inputs, params, out):
+        """A primitive op ran: ("op", class, input slots, params, output slot, state)."""
+        cls = type(fn)
+        ins = tuple([self.tensor_slot(t) for t in inputs])
+        params = {k: self.lift(v, cls.__name__) for k, v in params.items()}
+        o = self.output(out.data, cls.__name__)
+        state = []
+        for name in cls.__slots__:  # arrays the forward kept for its backward (a mask)
+            v = getattr(fn, name, None)
+            if isinstance(v, np.ndarray) and id(v) not in self.slot:
+                state.append((name, self.new_slot(v)))
+        self.steps.append(("op", cls, ins, params, o, tuple(state)))
+
+    def kernel(self, fn, args):
+        """``autograd.kernel(fn, *args)``: ("kernel", fn, lifted args, output slots)."""
+        name = getattr(fn, "__qualname__", repr(fn))
+        lifted = self.lift(tuple(args), name)
+        _Capture.active = None
+        try:
+            out = fn(*args)
+        finally:
+            _Capture.active = self
+        if any(isinstance(a, np.ndarray) and isinstance(o, np.ndarray) and
+               np.may_share_memory(a, o) for a in args
+               for o in (out if type(out) is tuple else (out,))):
+            self.refuse(f"{name} returned a view of an array it was given")
+        if out is None:
+            outs = None
+        elif isinstance(out, np.ndarray):
+            outs = self.output(out, name)
+        elif type(out) is tuple and all(isinstance(a, np.ndarray) for a in out):
+            outs = tuple(self.output(a, name) for a in out)
+        else:
+            self.refuse(f"{name} returned {type(out).__name__}, not arrays")
+            outs = None
+        self.steps.append(("kernel", fn, lifted, outs))
+        return out
+
+    def literal(self, arr):
+        if id(arr) not in self.slot:
+            self.constants.append((self.new_slot(arr), arr))
+
+    def call(self, method, args, kwargs):
+        """An ``autograd.replayed`` call: ("call", method, args, kwargs, output slot)."""
+        name = getattr(method, "__qualname__", repr(method))
+        for v in list(args) + list(kwargs.values()):
+            if isinstance(v, (types.GeneratorType, map, filter, zip)) or \
+                    (hasattr(v, "__next__") and not isinstance(v, np.ndarray)):
+                self.refuse(f"{name} was given an iterator, which a replay cannot reuse (pass "
+                            f"a list)")
+        _Capture.active = None
+        try:
+            result = method(*args, **kwargs)
+        finally:
+            _Capture.active = self
+        out = self.output(result.data, name) if isinstance(result, Tensor) else None
+        if out is not None:
+            self.escaping.add(out)
+        self.steps.append(("call", method, args, kwargs, out))
+        return result
+
+    def set_grad(self, t):
+        """backward assigned ``t.grad``: ("grad", target, slot)."""
+        s = self.slot.get(id(t.grad.data))
+        if s is None:
+            self.refuse(f"backward accumulated into the .grad of a tensor of shape {t.shape} "
+                        f"that was there before the call (call zero_grad() inside the function)")
+            return
+        position = self.arg_tensors.get(id(t))
+        target = ("arg", position) if position is not None else t
+        self.escaping.add(s)
+        self.steps.append(("grad", target, s))
+
+    # ---------------------------------------------------------------- the call's ends
+
+    def begin(self, arrays, tensors):
+        for i, (arr, t) in enumerate(zip(arrays, tensors)):
+            if id(arr) in self.slot:
+                self.refuse("the same array is passed as two arguments")
+            self.inputs.append(self.new_slot(arr))
+            if t is not None:
+                self.arg_tensors[id(t)] = i
+
+    def finish(self, result):
+        self.template = self._template(result)
+        seen = {}
+        for top in self.modules:
+            for m in top.modules():
+                if id(m) not in seen:
+                    seen[id(m)] = (m, dict(m.__dict__))
+        self.snapshot = list(seen.values())  # every module called, and every one below them
+        self.modules = None
+
+    def _template(self, value):
+        if isinstance(value, Tensor):
+            s = self.slot.get(id(value.data))
+            if s is None:
+                self.refuse(f"the function returns a tensor of shape {value.shape} made from "
+                            f"values outside the recorded operations")
+                return ("V", None)
+            self.escaping.add(s)
+            return ("T", s)
+        if isinstance(value, np.ndarray):
+            s = self.slot.get(id(value))
+            if s is None:
+                self.refuse(f"the function returns an array of shape {value.shape} made outside "
+                            f"the recorded operations")
+                return ("V", None)
+            self.escaping.add(s)
+            return ("A", s)
+        if type(value) in (tuple, list):
+            return (type(value).__name__, tuple(self._template(v) for v in value))
+        if type(value) is dict:
+            return ("dict", tuple((k, self._template(v)) for k, v in value.items()))
+        if value is None or type(value) in (bool, int, float, str):
+            return ("V", value)
+        self.refuse(f"the function returns a {type(value).__name__}, which a replay cannot "
+                    f"rebuild (return Tensors, arrays, numbers, or tuples/lists/dicts of them)")
+        return ("V", None)
+
+
+# --------------------------------------------------------------------------------------------
+# Comparing two captures
+# --------------------------------------------------------------------------------------------
+
+def _same(a, b) -> bool:
+    """Equal as settings of a step: numbers by value (NaN equals NaN), containers element by
+    element, functions and objects by identity."""
+    ta = type(a)
+    if ta is not type(b):
+        return False
+    if ta in (int, bool, str, type(None), _Slot, slice, type(Ellipsis)):
+        return a == b
+    if ta is float:
+        return a == b or (a != a and b != b)
+    if ta in (tuple, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if ta is dict:
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if ta is types.MethodType:
+        return a.__self__ is b.__self__ and a.__func__ is b.__func__
+    if isinstance(a, np.dtype):
+        return a == b
+    if isinstance(a, np.generic):
+        return a.dtype == b.dtype and (a == b or (a != a and b != b))
+    return a is b
+
+
+def _difference(a: _Recorder, b: _Recorder):
+    """Why two captures of the same signature differ (None when they do not)."""
+    if len(a.steps) != len(b.steps):
+        return f"the two calls recorded {len(a.steps)} and {len(b.steps)} steps"
+    for k, (x, y) in enumerate(zip(a.steps, b.steps)):
+        if not _same(x, y):
+            what = x[1].__name__ if x[0] == "op" else \
+                getattr(x[1], "__qualname__", x[0]) if x[0] in ("kernel", "call") else "a .grad"
+            if x[0] == "op" and x[1] is y[1] and x[2] != y[2]:
+                return (f"{what} (step {k}) read tensors that were made anew on each call from "
+                        f"values outside the recorded operations")
+            return f"step {k} ({what}) differs between the two calls"
+    if len(a.externals) != len(b.externals) or \
+            any(s != t or x is not y for (s, x), (t, y) in zip(a.externals, b.externals)):
+        for (s, x), (t, y) in zip(a.externals, b.externals):
+            if x is not y:
+                return (f"a tensor of shape {x.shape} read by the function is made anew on each "
+                        f"call from values outside the recorded operations (e.g. with .data or "
+                        f"numpy); pass it as an argument or compute it with tensor operations")
+        return "the two calls read different tensors"
+    if len(a.constants) != len(b.constants):
+        return "the two calls used different constants"
+    for (s, x), (t, y) in zip(a.constants, b.constants):
+        if s != t or x.dtype != y.dtype or x.shape != y.shape or \
+                not np.array_equal(x, y, equal_nan=x.dtype.kind in "fc"):
+            return (f"a constant of shape {x.shape} differs between the two calls (a number "
+                    f"computed from values, e.g. float(t.data.sum()), is not captured)")
+    if a.inputs != b.inputs or a.escaping != b.escaping or not _same(a.template, b.template):
+        return "the two calls returned different structures"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Replay
+# --------------------------------------------------------------------------------------------
+
+def _unchanged(snapshot) -> bool:
+    """Whether every module in ``snapshot`` still has the same attributes (by identity)."""
+    for m, attrs in snapshot:
+        d = m.__dict__
+        if len(d) != len(attrs) or any(d.get(k, d) is not v for k, v in attrs.items()):
+            return False
+    return True
+
+
+def _resolve(value, v):
+    if type(value) is _Slot:
+        return v[value.i]
+    if type(value) is tuple:
+        return tuple(_resolve(x, v) for x in value)
+    if type(value) is list:
+        return [_resolve(x, v) for x in value]
+    if type(value) is dict:
+        return {k: _resolve(x, v) for k, x in value.items()}
+    return value
+
+
+def _has_slot(value) -> bool:
+    if type(value) is _Slot:
+        return True
+    if type(value) in (tuple, list):
+        return any(_has_slot(x) for x in value)
+    if type(value) is dict:
+        return any(_has_slot(x) for x in value.values())
+    return False
+
+
+def _op_step(cls, ins, params, o, state):
+    fwd = cls.forward
+    if state or _has_slot(params):
+        def run(v):
+            fn = _new(cls)
+            v[o] = fwd(fn, *[v[i] for i in ins], **_resolve(params, v))
+            for name, s in state:
+                v[s] = getattr(fn, name)
+        return run
+    if len(ins) == 1:
+        i0 = ins[0]
+        if params:
+            def run(v):
+                v[o] = fwd(_new(cls), v[i0], **params)
+        else:
+            def run(v):
+                v[o] = fwd(_new(cls), v[i0])
+        return run
+    if len(ins) == 2 and not params:
+        i0, i1 = ins
+
+        def run(v):
+            v[o] = fwd(_new(cls), v[i0], v[i1])
+        return run
+
+    def run(v):
+        v[o] = fwd(_new(cls), *[v[i] for i in ins], **params)
+    return run
+
+
+# Ops whose forward is one ufunc (or matmul, or a sum): replayed into a buffer allocated once,
+# with ``out=``. The same numpy call as the op's forward, so the same bits.
+_BINARY = {ops.Add: np.add, ops.Sub: np.subtract, ops.Mul: np.multiply, ops.Div: np.divide}
+_UNARY = {ops.Neg: np.negative, ops.Exp: np.exp, ops.Log: np.log, ops.Sin: np.sin,
+          ops.Cos: np.cos, ops.Tanh: np.tanh}
+
+
+def _buffered_op_step(cls, ins, params, o, state, buf, live):
+    """A replay of the op writing into ``buf``, or None when the op has no such form. ``live``:
+    the slots some later step reads (a state array nobody reads is not computed)."""
+    ufunc = _BINARY.get(cls)
+    if ufunc is not None and not params:
+        i0, i1 = ins
+
+        def run(v):
+            v[o] = ufunc(v[i0], v[i1], out=buf)
+        return run
+    ufunc = _UNARY.get(cls)
+    if ufunc is not None and not params:
+        i0 = ins[0]
+
+        def run(v):
+            v[o] = ufunc(v[i0], out=buf)
+        return run
+    if cls is ops.MatMul and not _has_slot(params):
+        i0, i1 = ins
+        ta, tb = params.get("ta", False), params.get("tb", False)
+        matmul = np.matmul
+        if not ta and not tb:
+            def run(v):
+                v[o] = matmul(v[i0], v[i1], out=buf)
+        elif ta and not tb:
+            def run(v):
+                v[o] = matmul(v[i0].T, v[i1], out=buf)
+        elif tb and not ta:
+            def run(v):
+                v[o] = matmul(v[i0], v[i1].T, out=buf)
+        else:
+            def run(v):
+                v[o] = matmul(v[i0].T, v[i1].T, out=buf)
+        return run
+    if cls is ops.Sum and not _has_slot(params):
+        i0 = ins[0]
+        axis, keepdims = params.get("axis"), params.get("keepdims", False)
+        reduce = np.add.reduce
+
+        def run(v):
+            v[o] = reduce(v[i0], axis=axis, keepdims=keepdims, out=buf)
+        return run
+    if cls is ops.Relu:
+        i0 = ins[0]
+        (name, s), = state
+        maximum, greater = np.maximum, np.greater
+        if s in live:
+            mask = np.empty(buf.shape, dtype=bool)
+
+            def run(v):
+                a = v[i0]
+                v[s] = greater(a, 0, out=mask)
+                v[o] = maximum(a, 0, out=buf)
+        else:
+            def run(v):
+                v[o] = maximum(v[i0], 0, out=buf)
+        return run
+    return None
+
+
+def _kernel_step(fn, args, outs):
+    dynamic = _has_slot(args)
+    if outs is None:
+        def run(v):
+            fn(*(_resolve(args, v) if dynamic else args))
+    elif type(outs) is int:
+        def run(v):
+            v[outs] = fn(*(_resolve(args, v) if dynamic else args))
+    else:
+        def run(v):
+            for s, a in zip(outs, fn(*(_resolve(args, v) if dynamic else args))):
+                v[s] = a
+    return run
+
+
+def _call_step(method, args, kwargs, out):
+    if out is None:
+        def run(v):
+            method(*args, **kwargs)
+    else:
+        def run(v):
+            v[out] = method(*args, **kwargs).data
+    return run
+
+
+def _grad_step(target, s, plan):
+    if type(target) is tuple:  # an argument tensor: the one of this call
+        position = target[1]
+
+        def run(v):
+            plan.call_tensors[position].grad = _wrap(v[s])
+    else:
+        def run(v):
+            target.grad = _wrap(v[s])
+    return run
+
+
+def _slots_in(value, into: set):
+    if type(value) is _Slot:
+        into.add(value.i)
+    elif type(value) in (tuple, list):
+        for x in value:
+            _slots_in(x, into)
+    elif type(value) is dict:
+        for x in value.values():
+            _slots_in(x, into)
+
+
+def _live(rec) -> set:
+    """Slots that some step reads, or that are handed out."""
+    live = set(rec.escaping)
+    for step in rec.steps:
+        if step[0] == "op":
+            live.update(step[2])
+            _slots_in(step[3], live)
+        elif step[0] == "kernel":
+            _slots_in(step[2], live)
+    return live
+
+
+def _escaping(rec) -> set:
+    """Slots whose arrays leave a replay (outputs, .grad), and the arrays they are views of:
+    those get fresh memory at every replay, the rest a buffer reused from one replay to the next."""
+    escaping = set(rec.escaping)
+    for step in reversed(rec.steps):
+        if step[0] == "op" and step[1].makes_view and step[4] in escaping:
+            escaping.add(step[2][0])
+    return escaping
+
+
+class _Plan:
+    """A checked capture, ready to replay."""
+
+    def __init__(self, rec: _Recorder, clock: int):
+        self.clock = clock
+        self.size = len(rec.seen)
+        self.base = [None] * self.size
+        for s, arr in rec.constants:
+            self.base[s] = arr
+        self.inputs = rec.inputs
+        self.externals = [(s, t, t.data.shape, t.data.dtype, t.requires_grad)
+                          for s, t in rec.externals]
+        self.template = rec.template
+        self.call_tensors = None
+        self.snapshot = rec.snapshot
+        self.steps = []
+        escaping, live = _escaping(rec), _live(rec)
+        for step in rec.steps:
+            kind = step[0]
+            if kind == "op":
+                run = None
+                o = step[4]
+                if o not in escaping and isinstance(rec.seen[o], np.ndarray):
+                    run = _buffered_op_step(*step[1:], np.empty_like(rec.seen[o]), live)
+                self.steps.append(run or _op_step(*step[1:]))
+            elif kind == "kernel":
+                self.steps.append(_kernel_step(*step[1:]))
+            elif kind == "call":
+                self.steps.append(_call_step(*step[1:]))
+            else:
+                self.steps.append(_grad_step(step[1], step[2], self))
+        self.replays = 0
+
+    def valid(self) -> bool:
+        if _Capture.clock != self.clock:
+            # Some module changed somewhere: this plan stays valid if none of the modules it
+            # called, nor any module below them, has another attribute now (train() then
+            # eval() then train() leaves them as they were).
+            if not _unchanged(self.snapshot):
+                return False
+            self.clock = _Capture.clock
+        for s, t, shape, dtype, requires_grad in self.externals:
+            a = t.data
+            if a.shape != shape or a.dtype != dtype or t.requires_grad is not requires_grad:
+                return False
+        return True
+
+    def run(self, arrays, tensors):
+        v = self.base.copy()
+        for s, a in zip(self.inputs, arrays):
+            v[s] = a
+        for s, t, _, _, _ in self.externals:
+            v[s] = t.data
+        self.call_tensors = tensors
+        try:
+            for step in self.steps:
+                step(v)
+        finally:
+            self.call_tensors = None
+        self.replays += 1
+        return _build(self.template, v)
+
+
+def _build(template, v):
+    kind, value = template
+    if kind == "T":
+        return _wrap(v[value])
+    if kind == "A":
+        return v[value]
+    if kind == "V":
+        return value
+    if kind == "tuple":
+        return tuple(_build(t, v) for t in value)
+    if kind == "list":
+        return [_build(t, v) for t in value]
+    return {k: _build(t, v) for k, t in value}
+
+
+# --------------------------------------------------------------------------------------------
+# The decorator
+# --------------------------------------------------------------------------------------------
+
+_EAGER = "eager"
+
+
+def _signature(args, kwargs):
+    """The key of a call, its array arguments in order, and the tensors they came from."""
+    parts, arrays, tensors, keep = [_GradMode.enabled], [], [], []
+    for a in (args if not kwargs else args + tuple(kwargs.values())):
+        if isinstance(a, Tensor):
+            d = a.data
+            parts.append((d.shape, d.dtype.str, a.requires_grad))
+            arrays.append(d)
+            tensors.append(a)
+        elif isinstance(a, np.ndarray):
+            parts.append(("array", a.shape, a.dtype.str))
+            arrays.append(a)
+            tensors.append(None)
+        elif a is None or type(a) in (bool, int, str):
+            parts.append((type(a).__name__, a))
+        elif type(a) is float:
+            parts.append(("float", repr(a)))
+        elif isinstance(a, (list, tuple, dict, set)):
+            return None, arrays, tensors, keep  # made afresh per call: no stable key
+        else:  # a module, an optimiser...: by identity, kept alive so the id stays its own
+            parts.append(("object", id(a)))
+            keep.append(a)
+    if kwargs:
+        parts.append(tuple(kwargs))
+    return tuple(parts), arrays, tensors, keep
+
+
+class jit:
+    """Compile ``fn``: capture its work on the first calls of each signature, replay it after.
+
+    Usable as ``@tg.jit`` or ``step = tg.jit(step)``. A signature is the shapes, dtypes and
+    ``requires_grad`` of the Tensor and ndarray arguments, the values of number and string
+    arguments, the identity of other arguments, and the gradient mode. The first two calls of a
+    signature run ``fn`` eagerly while recording (the second checks the first); later calls
+    replay. What a replay returns is built from arrays computed afresh: returned tensors carry
+    no graph (a compiled function does its own backward). See docs/jit.md.
+    """
+
+    max_plans = 32  # signatures per function; beyond that, new ones run eagerly
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError(f"jit: expected a function; got {type(fn).__name__}")
+        self._warned = set()
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self._entries = {}  # key -> _Plan, a first _Recorder awaiting its check, or _EAGER
+        self._keep = {}     # key -> objects the key names by id
+        self.eager_reasons = {}  # key -> why that signature runs eagerly
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else types.MethodType(self, obj)
+
+    @property
+    def replays(self) -> int:
+        """How many calls were replays (for tests and benchmarks)."""
+        return sum(e.replays for e in self._entries.values() if isinstance(e, _Plan))
+
+    def reset(self) -> None:
+        """Forget every plan: the next calls capture afresh."""
+        self._entries.clear()
+        self._keep.clear()
+
+    def __call__(self, *args, **kwargs):
+        if _Capture.active is not None or _Recording.on_record is not None:
+            return self.fn(*args, **kwargs)  # inside another capture, or a graph trace is on
+        key, arrays, tensors, keep = _signature(args, kwargs)
+        if key is None or (key not in self._entries and len(self._entries) >= self.max_plans):
+            why = ("an argument is a list, tuple, dict or set (pass its tensors as separate "
+                   "arguments)" if key is None else
+                   f"it has met {self.max_plans} signatures already (shapes that change on "
+                   f"every call are not worth capturing)")
+            if why not in self._warned:
+                self._warned.add(why)
+                warnings.warn(f"jit({getattr(self.fn, '__qualname__', 'function')}): runs "
+                              f"eagerly: {why}", JitWarning, stacklevel=2)
+            return self.fn(*args, **kwargs)
+        entry = self._entries.get(key)
+        if type(entry) is _Plan:
+            if entry.valid():
+                return entry.run(arrays, tensors)
+            entry = None  # something it depends on changed: capture again
+        elif entry is _EAGER:
+            return self.fn(*args, **kwargs)
+        elif entry is not None and entry.clock != _Capture.clock:
+            if _unchanged(entry.snapshot):
+                entry.clock = _Capture.clock
+            else:
+                entry = None  # a first capture from before a module changed: start again
+        rec = _Recorder()
+        rec.begin(arrays, tensors)
+        clock = _Capture.clock
+        _Capture.active = rec
+        try:
+            result = self.fn(*args, **kwargs)
+        except BaseException:
+            self._entries.pop(key, None)
+            raise
+        finally:
+            _Capture.active = None
+        rec.finish(result)
+        if _Capture.clock != clock:
+            rec.refuse("the function changes a module's attributes or mode")
+        reason = rec.reason
+        if reason is None and type(entry) is _Recorder:
+            reason = _difference(entry, rec)
+        if reason is not None:
+            self._entries[key] = _EAGER
+            self._keep[key] = keep
+            self.eager_reasons[key] = reason
+            warnings.warn(f"jit({getattr(self.fn, '__qualname__', 'function')}): runs eagerly "
+                          f"for this signature: {reason}", JitWarning, stacklevel=2)
+            return result
+        self._entries[key] = _Plan(rec, clock) if type(entry) is _Recorder else rec
+        self._keep[key] = keep
+        return result
