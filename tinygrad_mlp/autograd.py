@@ -228,7 +228,17 @@ def replayed(method):
         if rec is None:
             return method(*args, **kwargs)
         return rec.call(method, args, kwargs)
+    wrapper.__replayed__ = True
     return wrapper
+
+
+def replay_overrides(cls, name: str) -> None:
+    """Make ``cls.<name>`` replayed when a subclass overrides a replayed method (from the base's
+    ``__init_subclass__``): otherwise only the base's part, called through ``super()``, would be
+    replayed, and the override's own effects would run only on capture."""
+    method = cls.__dict__.get(name)
+    if callable(method) and not getattr(method, "__replayed__", False):
+        setattr(cls, name, replayed(method))
 
 
 def refuse_capture(reason: str) -> None:

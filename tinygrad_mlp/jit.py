@@ -205,7 +205,8 @@ class _Recorder:
 
     # ---------------------------------------------------------------- the call's ends
 
-    def begin(self, arrays, tensors):
+    def begin(self, arrays, tensors, watch):
+        self.watched = [(obj, dict(obj.__dict__)) for obj in watch]
         for i, (arr, t) in enumerate(zip(arrays, tensors)):
             if id(arr) in self.slot:
                 self.refuse("the same array is passed as two arguments")
@@ -215,6 +216,10 @@ class _Recorder:
 
     def finish(self, result):
         self.template = self._template(result)
+        for obj, attrs in self.watched:
+            if not _unchanged([(obj, attrs)]):
+                self.refuse(f"the function changes the attributes of its {type(obj).__name__} "
+                            f"(Python state a replay would not update)")
         seen = {}
         for top in self.modules:
             for m in top.modules():
@@ -527,6 +532,7 @@ class _Plan:
         self.template = rec.template
         self.call_tensors = None
         self.snapshot = rec.snapshot
+        self.watched = rec.watched
         self.steps = []
         escaping, live = _escaping(rec), _live(rec)
         for step in rec.steps:
@@ -553,6 +559,8 @@ class _Plan:
             if not _unchanged(self.snapshot):
                 return False
             self.clock = _Capture.clock
+        if self.watched and not _unchanged(self.watched):
+            return False
         for s, t, shape, dtype, requires_grad in self.externals:
             a = t.data
             if a.shape != shape or a.dtype != dtype or t.requires_grad is not requires_grad:
@@ -627,7 +635,9 @@ def _signature(args, kwargs):
 class jit:
     """Compile ``fn``: capture its work on the first calls of each signature, replay it after.
 
-    Usable as ``@tg.jit`` or ``step = tg.jit(step)``. A signature is the shapes, dtypes and
+    Usable as ``@tg.jit`` or ``step = tg.jit(step)``. ``watch``: objects the function reads
+    whose attributes it or its caller may change (a stateful loss object): a change during a
+    capture call makes the signature run eagerly, a change between calls means a new capture. A signature is the shapes, dtypes and
     ``requires_grad`` of the Tensor and ndarray arguments, the values of number and string
     arguments, the identity of other arguments, and the gradient mode. The first two calls of a
     signature run ``fn`` eagerly while recording (the second checks the first); later calls
@@ -637,9 +647,19 @@ class jit:
 
     max_plans = 32  # signatures per function; beyond that, new ones run eagerly
 
-    def __init__(self, fn):
+    def __new__(cls, fn=None, *, watch=()):
+        if fn is None:  # @jit(watch=...)
+            return lambda f: cls(f, watch=watch)
+        return super().__new__(cls)
+
+    def __init__(self, fn=None, *, watch=()):
         if not callable(fn):
             raise TypeError(f"jit: expected a function; got {type(fn).__name__}")
+        self.watch = tuple(watch)
+        for obj in self.watch:
+            if not hasattr(obj, "__dict__"):
+                raise TypeError(f"jit: watch= takes objects with attributes; got "
+                                f"{type(obj).__name__}")
         self._warned = set()
         functools.update_wrapper(self, fn)
         self.fn = fn
@@ -687,7 +707,7 @@ class jit:
             else:
                 entry = None  # a first capture from before a module changed: start again
         rec = _Recorder()
-        rec.begin(arrays, tensors)
+        rec.begin(arrays, tensors, self.watch)
         clock = _Capture.clock
         _Capture.active = rec
         try:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..autograd import bump_version, replayed
+from ..autograd import bump_version, replay_overrides, replayed
 
 __all__ = ["EMA"]
 
@@ -56,6 +56,10 @@ class EMA:
         self.average = [np.array(t.data, copy=True, order="K") for t in self._tensors]
         self._scratch = None
         self._swapped = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        replay_overrides(cls, "update")
 
     @replayed
     def update(self):

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..autograd import bump_version, enable_grad, replayed, reset_grads
+from ..autograd import bump_version, enable_grad, replay_overrides, replayed, reset_grads
 from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -176,6 +176,10 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True):
         """Set every parameter's ``.grad`` to None (or fill it with zeros)."""
         reset_grads(self.params, set_to_none)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        replay_overrides(cls, "step")
 
     @replayed
     def step(self, closure=None):

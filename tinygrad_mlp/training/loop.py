@@ -6,9 +6,11 @@ happens once per epoch.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
+import types
 from typing import NamedTuple
 
 import numpy as np
@@ -17,6 +19,7 @@ from .. import functional as F
 from .._validate import positive_int
 from ..autograd import kernel, no_grad
 from ..jit import jit
+from ..nn import Module
 from ..tensor import Tensor, as_array
 from .callbacks import BestModel
 from .checkpoint import (CHECKPOINT_FILE, config_text, load_checkpoint, restore_checkpoint,
@@ -195,7 +198,12 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
     decayed = _decayed_parameters(model) if l2 else []
     train_step = _train_step(model, loss_fn, optimizer, decayed, l2)
     if compile:
-        train_step = jit(train_step)
+        # A loss that is an object (not a function or a module) may keep Python state a replay
+        # would not update: watched, so a change of its attributes means no replay.
+        owner = loss_fn.__self__ if isinstance(loss_fn, types.MethodType) else loss_fn
+        stateful = [owner] if hasattr(owner, "__dict__") and not isinstance(
+            owner, (types.FunctionType, functools.partial, Module)) else []
+        train_step = jit(train_step, watch=stateful)
     steps = len(train_loader) if hasattr(train_loader, "__len__") else None
     reporter = make_reporter(progress, epochs, steps)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ...autograd import replayed
+from ...autograd import replay_overrides, replayed
 from ..optimizer import Optimizer
 
 __all__ = ["LRScheduler"]
@@ -55,6 +55,10 @@ class LRScheduler:
         for group, lr in zip(groups, lrs):
             group["lr"] = lr
         self._last_lr = [float(lr) for lr in lrs]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        replay_overrides(cls, "step")
 
     @replayed
     def step(self):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import bisect
 import math
 
-from ...autograd import replayed
 from .base import LRScheduler, _check_optimizer, _per_group, _positive
 
 __all__ = ["OneCycleLR", "SequentialLR", "ReduceLROnPlateau"]
@@ -145,7 +144,6 @@ class SequentialLR(LRScheduler):
         first._set(first._initial_lrs())
         self._last_lr = first.get_last_lr()
 
-    @replayed
     def step(self):
         self.last_epoch += 1
         k = bisect.bisect_right(self.milestones, self.last_epoch)
@@ -228,7 +226,6 @@ class ReduceLROnPlateau(LRScheduler):
             else self.best + self.threshold
         return value > bound
 
-    @replayed
     def step(self, metric=None):
         if metric is None:
             raise TypeError("ReduceLROnPlateau.step: pass the monitored value, e.g. "
