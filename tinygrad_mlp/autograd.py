@@ -517,6 +517,9 @@ def run_backward(roots, gradients, retain_graph: bool, create_graph: bool, captu
             if g is None:
                 continue
             if t._hooks:
+                if _Capture.active is not None:
+                    _Capture.active.refuse("a tensor hook runs on a gradient (Python code a "
+                                           "replay would skip)")
                 for hook in list(t._hooks):
                     replaced = hook(g)
                     if replaced is not None:

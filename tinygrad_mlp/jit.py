@@ -103,9 +103,10 @@ class _Recorder:
     def array_slot(self, arr, who: str) -> int:
         s = self.slot.get(id(arr))
         if s is None:
-            self.refuse(f"{who} was given an array of shape {arr.shape} that is neither an "
-                        f"argument nor computed by recorded operations (made from values "
-                        f"outside them, e.g. with .data and numpy)")
+            self.refuse(f"{who} was given an array of shape {arr.shape} that is not an "
+                        f"argument nor the result of a recorded operation: a numpy array made "
+                        f"inside the function (np.arange(n), a mask from .data) is not "
+                        f"captured; pass it as an argument")
             s = self.new_slot(arr)
         return s
 
@@ -114,6 +115,7 @@ class _Recorder:
         if isinstance(value, np.ndarray):
             return _Slot(self.array_slot(value, who))
         if isinstance(value, Tensor):
+            self.refuse(f"{who} was given a tensor where arrays are expected")
             return _Slot(self.tensor_slot(value))
         if type(value) is tuple:
             return tuple(self.lift(v, who) for v in value)
@@ -133,6 +135,8 @@ class _Recorder:
     def op(self, fn, inputs, params, out):
         """A primitive op ran: ("op", class, input slots, params, output slot, state)."""
         cls = type(fn)
+        if cls is ops.GetItem and _has_bool_array(params["index"]):
+            self.refuse("indexing with a boolean mask gives a shape that depends on values")
         ins = tuple([self.tensor_slot(t) for t in inputs])
         params = {k: self.lift(v, cls.__name__) for k, v in params.items()}
         o = self.output(out.data, cls.__name__)
@@ -259,6 +263,11 @@ class _Recorder:
 # --------------------------------------------------------------------------------------------
 # Comparing two captures
 # --------------------------------------------------------------------------------------------
+
+def _has_bool_array(index) -> bool:
+    items = index if type(index) is tuple else (index,)
+    return any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in items)
+
 
 def _same(a, b) -> bool:
     """Equal as settings of a step: numbers by value (NaN equals NaN), containers element by

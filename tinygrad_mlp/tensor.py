@@ -889,10 +889,18 @@ def _convert_index(index):
 
 def _index_item(i):
     if isinstance(i, Tensor):
-        return i.data.copy()
-    if isinstance(i, (list, np.ndarray)):
-        return np.array(i)
+        return kernel(_copy_index, i.data)
+    if isinstance(i, np.ndarray):
+        return kernel(_copy_index, i)
+    if isinstance(i, list):
+        arr = np.array(i)
+        literal(arr)  # a list in the code is a constant of the computation
+        return arr
     return i
+
+
+def _copy_index(arr):
+    return np.array(arr)
 
 
 # ---------------------------------------------------------------- module-level functions
