@@ -16,7 +16,7 @@ from . import ops
 from ._random import resolve_rng
 from ._conventions import accepts_torch_keywords
 from ._validate import positive_int
-from .autograd import is_capturing, kernel, refuse_capture
+from .autograd import is_capturing, is_grad_enabled, kernel, refuse_capture
 from .tensor import Tensor, as_array, as_tensor, maximum, where
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "logsumexp",
@@ -186,9 +186,11 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is None:
         return y
     if not y.requires_grad and isinstance(bias, Tensor) and y.data.dtype == bias.data.dtype \
-            and bias.data.shape == y.data.shape[-1:] and not is_capturing():
+            and bias.data.shape == y.data.shape[-1:] and not is_capturing() \
+            and not (bias.requires_grad and is_grad_enabled()):
         # Nothing recorded (evaluation): y is a fresh product nobody else holds, so the bias is
-        # added in place instead of into a second activation-sized array.
+        # added in place instead of into a second activation-sized array. Not when the bias
+        # itself wants a gradient (a frozen weight, a trained bias), nor under jit capture.
         y.data += bias.data
         return y
     return y + bias

@@ -25,6 +25,7 @@ valid since it writes in place) invalidates every plan, which is then recaptured
 from __future__ import annotations
 
 import functools
+import sys
 import types
 import warnings
 
@@ -153,7 +154,7 @@ class _Recorder:
         lifted = self.lift(tuple(args), name)
         _Capture.active = None
         try:
-            out = fn(*args)
+            out = _arrays(fn(*args))
         finally:
             _Capture.active = self
         if any(isinstance(a, np.ndarray) and isinstance(o, np.ndarray) and
@@ -456,6 +457,15 @@ def _buffered_op_step(cls, ins, params, o, state, buf, live):
     return None
 
 
+def _arrays(out):
+    """A kernel's result with numpy scalars (what a ufunc gives for 0-d inputs) as 0-d arrays."""
+    if isinstance(out, np.generic):
+        return np.asarray(out)
+    if type(out) is tuple:
+        return tuple(np.asarray(a) if isinstance(a, np.generic) else a for a in out)
+    return out
+
+
 def _kernel_step(fn, args, outs):
     dynamic = _has_slot(args)
     if outs is None:
@@ -463,10 +473,10 @@ def _kernel_step(fn, args, outs):
             fn(*(_resolve(args, v) if dynamic else args))
     elif type(outs) is int:
         def run(v):
-            v[outs] = fn(*(_resolve(args, v) if dynamic else args))
+            v[outs] = _arrays(fn(*(_resolve(args, v) if dynamic else args)))
     else:
         def run(v):
-            for s, a in zip(outs, fn(*(_resolve(args, v) if dynamic else args))):
+            for s, a in zip(outs, _arrays(fn(*(_resolve(args, v) if dynamic else args)))):
                 v[s] = a
     return run
 
@@ -611,9 +621,6 @@ def _build(template, v):
 # The decorator
 # --------------------------------------------------------------------------------------------
 
-_EAGER = "eager"
-
-
 def _signature(args, kwargs):
     """The key of a call, its array arguments in order, and the tensors they came from."""
     parts, arrays, tensors, keep = [_GradMode.enabled], [], [], []
@@ -655,6 +662,7 @@ class jit:
     """
 
     max_plans = 32  # signatures per function; beyond that, new ones run eagerly
+    max_modes = 4   # plans per signature, for different module states (train, eval)
 
     def __new__(cls, fn=None, *, watch=()):
         if fn is None:  # @jit(watch=...)
@@ -672,17 +680,13 @@ class jit:
         self._warned = set()
         functools.update_wrapper(self, fn)
         self.fn = fn
-        self._entries = {}  # key -> _Plan, a first _Recorder awaiting its check, or _EAGER
+        self._entries = {}  # key -> _Entry
+        self.replays = 0    # calls that were replays (for tests and benchmarks)
         self._keep = {}     # key -> objects the key names by id
         self.eager_reasons = {}  # key -> why that signature runs eagerly
 
     def __get__(self, obj, objtype=None):
         return self if obj is None else types.MethodType(self, obj)
-
-    @property
-    def replays(self) -> int:
-        """How many calls were replays (for tests and benchmarks)."""
-        return sum(e.replays for e in self._entries.values() if isinstance(e, _Plan))
 
     def reset(self) -> None:
         """Forget every plan: the next calls capture afresh."""
@@ -693,52 +697,106 @@ class jit:
         if _Capture.active is not None or _Recording.on_record is not None:
             return self.fn(*args, **kwargs)  # inside another capture, or a graph trace is on
         key, arrays, tensors, keep = _signature(args, kwargs)
-        if key is None or (key not in self._entries and len(self._entries) >= self.max_plans):
-            why = ("an argument is a list, tuple, dict or set (pass its tensors as separate "
-                   "arguments)" if key is None else
-                   f"it has met {self.max_plans} signatures already (shapes that change on "
-                   f"every call are not worth capturing)")
-            if why not in self._warned:
-                self._warned.add(why)
-                warnings.warn(f"jit({getattr(self.fn, '__qualname__', 'function')}): runs "
-                              f"eagerly: {why}", JitWarning, stacklevel=2)
-            return self.fn(*args, **kwargs)
         entry = self._entries.get(key)
-        if type(entry) is _Plan:
-            if entry.valid():
-                return entry.run(arrays, tensors)
-            entry = None  # something it depends on changed: capture again
-        elif entry is _EAGER:
+        if entry is None:
+            if key is None or len(self._entries) >= self.max_plans:
+                return self._eager_with_warning(
+                    "an argument is a list, tuple, dict or set (pass its tensors as separate "
+                    "arguments)" if key is None else
+                    f"it has met {self.max_plans} signatures already (shapes that change on "
+                    f"every call are not worth capturing)", args, kwargs)
+            entry = self._entries[key] = _Entry()
+            self._keep[key] = keep
+        if entry.eager:
             return self.fn(*args, **kwargs)
-        elif entry is not None and entry.clock != _Capture.clock:
-            if _unchanged(entry.snapshot):
-                entry.clock = _Capture.clock
+        plans = entry.plans
+        for i, plan in enumerate(plans):
+            if plan.valid():
+                if i:  # the plan that fits now goes first (train and eval mode alternate)
+                    plans.insert(0, plans.pop(i))
+                self.replays += 1
+                return plan.run(arrays, tensors)
+        first = entry.pending
+        if first is not None and first.clock != _Capture.clock:
+            if _unchanged(first.snapshot):
+                first.clock = _Capture.clock
             else:
-                entry = None  # a first capture from before a module changed: start again
+                first = None  # a first capture from before a module changed: start again
+        if first is not None and first.watched and not _unchanged(first.watched):
+            first = None
         rec = _Recorder()
         rec.begin(arrays, tensors, self.watch)
         clock = _Capture.clock
         _Capture.active = rec
+        Tensor.data = _WATCHED_DATA  # reading .data outside the library is a value read
         try:
             result = self.fn(*args, **kwargs)
         except BaseException:
-            self._entries.pop(key, None)
+            entry.pending = None
             raise
         finally:
             _Capture.active = None
+            Tensor.data = _DATA
         rec.finish(result)
         if _Capture.clock != clock:
             rec.refuse("the function changes a module's attributes or mode")
         reason = rec.reason
-        if reason is None and type(entry) is _Recorder:
-            reason = _difference(entry, rec)
+        if reason is None and first is not None:
+            reason = _difference(first, rec)
         if reason is not None:
-            self._entries[key] = _EAGER
-            self._keep[key] = keep
+            entry.eager = True
+            entry.pending = None
             self.eager_reasons[key] = reason
             warnings.warn(f"jit({getattr(self.fn, '__qualname__', 'function')}): runs eagerly "
                           f"for this signature: {reason}", JitWarning, stacklevel=2)
-            return result
-        self._entries[key] = _Plan(rec, clock) if type(entry) is _Recorder else rec
-        self._keep[key] = keep
+        elif first is not None:
+            plans.insert(0, _Plan(rec, clock))
+            del plans[self.max_modes:]
+            entry.pending = None
+        else:
+            entry.pending = rec
         return result
+
+    def _eager_with_warning(self, why, args, kwargs):
+        if why not in self._warned:
+            self._warned.add(why)
+            warnings.warn(f"jit({getattr(self.fn, '__qualname__', 'function')}): runs eagerly: "
+                          f"{why}", JitWarning, stacklevel=3)
+        return self.fn(*args, **kwargs)
+
+
+class _Entry:
+    """One signature: its plans (one per module state met, e.g. train and eval mode), a first
+    capture awaiting its check, or the verdict that it runs eagerly."""
+
+    __slots__ = ("plans", "pending", "eager")
+
+    def __init__(self):
+        self.plans, self.pending, self.eager = [], None, False
+
+
+# ``Tensor.data`` while a capture runs: a read (or write) from outside the library is a value
+# the function computes with in Python, which a replay would not repeat.
+_DATA = Tensor.__dict__["data"]
+
+
+def _outside_the_library(frame) -> bool:
+    return not frame.f_globals.get("__name__", "").startswith("tinygrad_mlp")
+
+
+def _get_data(t):
+    rec = _Capture.active
+    if rec is not None and _outside_the_library(sys._getframe(1)):
+        rec.refuse("the function reads .data (what it computes with the array is not recorded; "
+                   "use tensor operations, or pass arrays as arguments)")
+    return _DATA.__get__(t, Tensor)
+
+
+def _set_data(t, value):
+    rec = _Capture.active
+    if rec is not None and _outside_the_library(sys._getframe(1)):
+        rec.refuse("the function assigns .data")
+    _DATA.__set__(t, value)
+
+
+_WATCHED_DATA = property(_get_data, _set_data)

@@ -138,7 +138,7 @@ class Pow(Function):
 
 def _pow_exponent_minus_1(a, b):
     """``b - 1``, with 1 where a == b == 0 (values as ``Pow.backward`` computes them with ops)."""
-    b_minus_1 = b - np.asarray(1, dtype=b.dtype)
+    b_minus_1 = np.asarray(b - np.asarray(1, dtype=b.dtype))
     b_zero = (b == 0) & (a == 0)
     return np.where(b_zero, np.ones((), b.dtype), b_minus_1) if b_zero.any() else b_minus_1
 
@@ -528,7 +528,7 @@ class Relu(Function):
 
 
 def _relu_grad(g, mask):
-    out = np.multiply(g, mask)
+    out = np.asarray(np.multiply(g, mask))  # an array also for 0-d g (written into below)
     if not np.isfinite(out).all():
         out[~mask] = 0  # inf or NaN arriving where x <= 0 gives no gradient, as PyTorch
     return out

@@ -283,6 +283,11 @@ def _run_epoch(epoch, epochs, model, loss_fn, optimizer, train_step, train_loade
         kept = "no checkpoint was written (no checkpoint_dir)"
 
     model.train()
+    if hasattr(train_step, "reset"):
+        # Callbacks and schedules act between epochs and may change Python values the step
+        # reads (a loss weight in a closure): each epoch captures its step afresh (two eager
+        # steps), so nothing from before them is replayed.
+        train_step.reset()
     reporter.epoch_begin(epoch)
     loss_sum, correct, seen, step = 0.0, 0, 0, 0
     for step, (x, y) in enumerate(train_loader, 1):
