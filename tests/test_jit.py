@@ -959,6 +959,41 @@ def test_fit_resume_with_compile_is_bit_exact(tmp_path, spy_jit):
     assert_same_params(eager["model"], straight["model"], grads=False)
 
 
+class AnnealedLoss:
+    """Cross-entropy plus ``beta`` times a penalty on the logits, ``beta`` raised by a callback
+    after every epoch (a Python number that changes between calls, outside any module)."""
+
+    def __init__(self):
+        self.beta = 0.0
+
+    def __call__(self, out, labels):
+        return F.cross_entropy(out, labels) + (out * out).mean() * self.beta
+
+
+class RaiseBeta:
+    def __init__(self, loss):
+        self.loss = loss
+
+    def on_epoch_end(self, epoch, logs, model):
+        self.loss.beta += 0.5
+
+
+def test_fit_with_a_loss_changed_by_a_callback_equals_eager(spy_jit):
+    """compile=True is fit's default: a loss whose Python settings a callback changes between
+    epochs must train as it does eagerly (replayed with the new value, or run eagerly)."""
+    runs = []
+    for compile_ in (False, True):
+        parts = build_fit()
+        loss = AnnealedLoss()
+        parts["loss_fn"] = loss
+        with jit_warnings():
+            history = fit(**parts, epochs=3, callbacks=[RaiseBeta(loss)], compile=compile_)
+        runs.append((parts["model"], history))
+    (m_e, h_e), (m_c, h_c) = runs
+    assert h_e.train_loss == h_c.train_loss
+    assert_same_params(m_e, m_c)
+
+
 def test_a_nan_loss_under_compile_raises_with_the_weights_of_the_step_before(spy_jit):
     def build(n_batches, nan_batch=None):
         rng = np.random.default_rng(0)
