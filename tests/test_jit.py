@@ -454,8 +454,9 @@ def test_zero_grad_to_zeros_equals_eager():
 
 # ---------------------------------------------------------------- 4. staleness
 
-def build_plain(dropout=0.3, opt=lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9)):
-    model = mlp(dropout=dropout)
+def build_plain(dropout=0.3, opt=lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+                drop_rng="seed"):
+    model = mlp(dropout=dropout, drop_rng=drop_rng)
     o = opt(model.parameters())
     return dict(model=model, opt=o, step=train_step(model, o))
 
@@ -752,23 +753,19 @@ def test_manual_seed_between_calls_gives_the_eager_dropout_draws():
     def between(k, parts):
         tg.manual_seed(seeds[k])
 
-    def build():
-        return build_plain(dropout=0.5)
+    def build():  # Dropout(rng=None): the default generator
+        return build_plain(dropout=0.5, drop_rng=None)
 
-    def build_default_rng():
-        parts = build()
-        parts["model"][2].rng = tg.manual_seed(0)  # the default generator
-        return parts
-
-    eager, compiled, fn, results = run_both(build_default_rng, batches([4] * len(seeds)),
-                                            between)
-    assert compiled["model"][2].rng is tg.manual_seed(0)
+    eager, compiled, fn, results = run_both(build, batches([4] * len(seeds)), between)
     assert_same_results(*results)
     assert_same_params(eager["model"], compiled["model"])
     assert fn.replays > 0
-    outs = [o for _, o in results[1]]
-    # Different seeds gave different masks (the test can see dropout at all).
-    assert not same(outs[4], outs[5])
+    # The seeds matter: an eager run seeded 3 before every call differs from call 2 (seed 5) on.
+    other = build()
+    for x, y in batches([4] * 3):
+        tg.manual_seed(3)
+        loss, _ = other["step"](tg.Tensor(x), tg.Tensor(y))
+    assert not same(loss, results[1][2][0])
 
 
 def test_a_generator_passed_as_dropout_rng_is_drawn_from_at_replay():
