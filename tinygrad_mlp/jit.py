@@ -714,8 +714,9 @@ class jit:
             if plan.valid():
                 if i:  # the plan that fits now goes first (train and eval mode alternate)
                     plans.insert(0, plans.pop(i))
+                result = plan.run(arrays, tensors)
                 self.replays += 1
-                return plan.run(arrays, tensors)
+                return result
         first = entry.pending
         if first is not None and first.clock != _Capture.clock:
             if _unchanged(first.snapshot):
