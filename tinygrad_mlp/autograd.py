@@ -202,7 +202,9 @@ def kernel(fn, *args):
     ``args`` are arrays (each must come from the function's arguments, its parameters or an
     earlier op or kernel) and static values; ``fn`` returns an array, a tuple of arrays or None
     and must depend on nothing else that changes between calls (a generator it resolves inside
-    is fine: it is resolved again at replay). Eager code pays one attribute read."""
+    is fine: it is resolved again at replay). Eager code pays one attribute read. A ``fn`` with
+    an ``into`` attribute, ``fn.into(out, *args)`` writing the same values into ``out``, lets a
+    replay reuse one buffer instead of allocating."""
     rec = _Capture.active
     if rec is None:
         return fn(*args)

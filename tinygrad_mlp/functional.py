@@ -560,6 +560,16 @@ def _dropout_mask(rng, shape, dtype, p):
     return np.multiply(u >= p, 1.0 / (1.0 - p), dtype=dtype)
 
 
+def _dropout_mask_into(out, rng, shape, dtype, p):
+    """``_dropout_mask`` into ``out``: the same draws (``random(out=)`` fills as it returns)."""
+    u = np.empty(shape, dtype=np.float64 if dtype == np.float64 else np.float32)
+    resolve_rng(rng, "dropout").random(dtype=u.dtype, out=u)
+    return np.multiply(u >= p, 1.0 / (1.0 - p), dtype=dtype, out=out)
+
+
+_dropout_mask.into = _dropout_mask_into
+
+
 def accuracy(logits, labels) -> float:
     """The fraction of rows whose largest logit is at the label (integer (N,) or one-hot (N, C))."""
     scores = as_array(logits)

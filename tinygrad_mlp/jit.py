@@ -16,11 +16,13 @@ runs), and random draws (the dropout kernel draws from the generator as it is th
 Nothing is replayed that was not checked twice. The first call of a signature records; the second
 records again and must record the same work: the same ops with the same settings, the same
 external tensors (a tensor made afresh on each call from raw values would differ: refused), equal
-literal constants. Reading a value (``.item()``, ``bool(t)``, ``.numpy()``), an in-place change
-of a tensor, module hooks, and the few library paths that branch on values refuse capture: the
-function then runs eagerly for that signature, with one ``JitWarning`` saying why. A module's
-attribute or mode change (``train()``/``eval()``, a new layer, ``load_state_dict`` keeps plans
-valid since it writes in place) invalidates every plan, which is then recaptured.
+literal constants. Reading a value (``.item()``, ``bool(t)``, ``.numpy()``, ``.data`` outside
+the library), an in-place change of a tensor, module and tensor hooks, and the few library paths
+that branch on values refuse capture: the function then runs eagerly for that signature, with one
+``JitWarning`` saying why. A change of a module between calls (``train()``/``eval()``, a new
+layer, another attribute) is checked against the attributes every plan saw: a plan whose modules
+changed is not replayed (a signature keeps a plan per module state met). ``load_state_dict``
+writes in place and keeps plans valid.
 """
 from __future__ import annotations
 
@@ -466,6 +468,15 @@ def _arrays(out):
     return out
 
 
+def _kernel_into_step(into, args, out, buf):
+    """A kernel with an ``into(out, *args)`` form, written into a buffer reused per replay."""
+    dynamic = _has_slot(args)
+
+    def run(v):
+        v[out] = into(buf, *(_resolve(args, v) if dynamic else args))
+    return run
+
+
 def _kernel_step(fn, args, outs):
     dynamic = _has_slot(args)
     if outs is None:
@@ -563,7 +574,13 @@ class _Plan:
                     run = _buffered_op_step(*step[1:], np.empty_like(rec.seen[o]), live)
                 self.steps.append(run or _op_step(*step[1:]))
             elif kind == "kernel":
-                self.steps.append(_kernel_step(*step[1:]))
+                fn, args, outs = step[1:]
+                into = getattr(fn, "into", None)
+                if into is not None and type(outs) is int and outs not in escaping:
+                    self.steps.append(_kernel_into_step(into, args, outs,
+                                                        np.empty_like(rec.seen[outs])))
+                else:
+                    self.steps.append(_kernel_step(*step[1:]))
             elif kind == "call":
                 self.steps.append(_call_step(*step[1:]))
             else:

@@ -528,9 +528,17 @@ class Relu(Function):
 
 
 def _relu_grad(g, mask):
-    out = np.asarray(np.multiply(g, mask))  # an array also for 0-d g (written into below)
+    return _relu_grad_into(np.empty(np.shape(g), dtype=g.dtype), g, mask)
+
+
+def _relu_grad_into(out, g, mask):
+    """``_relu_grad`` into ``out`` (a compiled function's buffer, reused from call to call)."""
+    np.multiply(g, mask, out=out)
     if not np.isfinite(out).all():
         out[~mask] = 0  # inf or NaN arriving where x <= 0 gives no gradient, as PyTorch
     return out
+
+
+_relu_grad.into = _relu_grad_into
 
 
