@@ -182,7 +182,14 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` with ``weight`` shaped ``(out, in)`` (PyTorch's layout)."""
-    y = x @ weight.T
+    if isinstance(x, Tensor) and x.data.ndim == 2 and weight.data.ndim == 2 and \
+            x.data.shape[1] == weight.data.shape[1] and x.data.dtype is weight.data.dtype:
+        # One op, not a transpose and a product (forward and backward): the product reads the
+        # transposed weight as a view, and its gradient arrives as the transpose of x.T @ g,
+        # column-major like the weight itself (see nn.Linear).
+        y = ops.MatMul.apply(x, weight, tb=True)
+    else:
+        y = x @ weight.T
     if bias is None:
         return y
     if not y.requires_grad and isinstance(bias, Tensor) and y.data.dtype == bias.data.dtype \

@@ -468,6 +468,20 @@ def _arrays(out):
     return out
 
 
+_VIEWS = (ops.Reshape, ops.Transpose, ops.BroadcastTo, ops.GetItem)
+
+
+def _view_once_step(cls, i0, params, o):
+    """A view of a buffer that every replay reuses: made at the first replay, then kept."""
+    fwd, made = cls.forward, []
+
+    def run(v):
+        if not made:
+            made.append(fwd(_new(cls), v[i0], **params))
+        v[o] = made[0]
+    return run
+
+
 def _kernel_into_step(into, args, out, buf):
     """A kernel with an ``into(out, *args)`` form, written into a buffer reused per replay."""
     dynamic = _has_slot(args)
@@ -565,13 +579,24 @@ class _Plan:
         self.watched = rec.watched
         self.steps = []
         escaping, live = _escaping(rec), _live(rec)
+        # Slots whose array is the same object at every replay (a buffer, a constant): a view
+        # of one is made once, at the first replay, and stays a view of that buffer.
+        stable = {s for s, _ in rec.constants}
         for step in rec.steps:
             kind = step[0]
             if kind == "op":
                 run = None
-                o = step[4]
+                cls, ins, params, o, state = step[1:]
                 if o not in escaping and isinstance(rec.seen[o], np.ndarray):
                     run = _buffered_op_step(*step[1:], np.empty_like(rec.seen[o]), live)
+                    if run is not None:
+                        stable.add(o)
+                        stable.update(s for _, s in state)
+                    elif cls in _VIEWS and ins[0] in stable and not _has_slot(params) and \
+                            np.may_share_memory(rec.seen[o], rec.seen[ins[0]]) and \
+                            (cls is not ops.GetItem or ops._is_basic_index(params["index"])):
+                        run = _view_once_step(cls, ins[0], params, o)
+                        stable.add(o)
                 self.steps.append(run or _op_step(*step[1:]))
             elif kind == "kernel":
                 fn, args, outs = step[1:]
@@ -579,6 +604,7 @@ class _Plan:
                 if into is not None and type(outs) is int and outs not in escaping:
                     self.steps.append(_kernel_into_step(into, args, outs,
                                                         np.empty_like(rec.seen[outs])))
+                    stable.add(outs)
                 else:
                     self.steps.append(_kernel_step(*step[1:]))
             elif kind == "call":

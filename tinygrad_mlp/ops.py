@@ -407,12 +407,11 @@ class MatMul(Function):
                 grad_a = MatMul.apply(b, g, ta=tb, tb=True) if ta else \
                     MatMul.apply(g, b, tb=not tb)
             if gb:
-                # With tb, db = dB.T = g.T @ A, computed as that product rather than as the
-                # transpose of A.T @ g: the gradient then has b's own (row-major) layout, and the
-                # optimiser's elementwise update does not walk one array across the other
-                # (measured 6x slower for a 512x784 weight).
-                grad_b = MatMul.apply(g, a, ta=True, tb=ta) if tb else \
-                    MatMul.apply(a, g, ta=not ta)
+                # With tb, db = (A.T @ g).T: a transposed view, column-major like a Linear
+                # weight (nn.Linear stores it so), so the optimiser's passes run in step.
+                grad_b = MatMul.apply(a, g, ta=not ta)
+                if tb:
+                    grad_b = grad_b.T
             return grad_a, grad_b
         # Give 1-D operands their implied matrix dimension back, then the matrix rule applies.
         a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
