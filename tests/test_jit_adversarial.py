@@ -1,0 +1,414 @@
+"""Adversarial tests for floor 4 (jit): ways a compiled function could differ from the same
+function run eagerly without a JitWarning.
+
+Each test builds the same thing twice from the same seeds, runs one copy eagerly and the other
+through ``tg.jit``, and compares the two bit for bit. The reference is always the eager run. A
+test passes when the results agree, whether the jit replays correctly or refuses (falls back to
+eager with a JitWarning): both are acceptable answers; a silent difference is not. These tests
+were written against a library that fails them (see notes/jit-review.md); they are the
+reproductions of the findings.
+"""
+import random
+import warnings
+
+import numpy as np
+import pytest
+
+import tinygrad_mlp as tg
+from tinygrad_mlp import functional as F
+from tinygrad_mlp import nn, optim
+from tinygrad_mlp.optim import lr_scheduler
+
+
+# ---------------------------------------------------------------- helpers
+
+def same(a, b) -> bool:
+    """Bitwise equality of two arrays or tensors (or None and None)."""
+    if a is None or b is None:
+        return a is None and b is None
+    a = a.data if isinstance(a, tg.Tensor) else np.asarray(a)
+    b = b.data if isinstance(b, tg.Tensor) else np.asarray(b)
+    return (a.dtype == b.dtype and a.shape == b.shape
+            and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes())
+
+
+def flat(value):
+    if isinstance(value, (tuple, list)):
+        return [x for v in value for x in flat(v)]
+    return [value]
+
+
+def assert_same_values(eager, compiled, what):
+    a, b = flat(eager), flat(compiled)
+    assert len(a) == len(b), f"{what}: different structure"
+    for k, (x, y) in enumerate(zip(a, b)):
+        if isinstance(x, (tg.Tensor, np.ndarray)) or isinstance(y, (tg.Tensor, np.ndarray)):
+            assert same(x, y), f"{what}: item {k} differs"
+        else:
+            assert x == y, f"{what}: item {k} is {y!r} compiled but {x!r} eager"
+
+
+def assert_same_tensors(eager, compiled, grads=True):
+    assert len(eager) == len(compiled)
+    for k, (p, q) in enumerate(zip(eager, compiled)):
+        assert same(p, q), f"tensor {k} differs"
+        if grads:
+            assert same(p.grad, q.grad), f"the .grad of tensor {k} differs"
+
+
+def batches(n, rows=4, d=5, c=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((rows, d)).astype(np.float32), rng.integers(0, c, rows))
+            for _ in range(n)]
+
+
+def run_both(build, calls, between=None):
+    """``build()`` -> (step, tensors to compare, extra state); calls ``step`` ``calls`` times
+    eagerly and compiled (with ``between(i, state)`` before call i), and returns
+    {mode: (outputs, tensors)}."""
+    out = {}
+    for mode in ("eager", "compiled"):
+        tg.manual_seed(0)
+        step, tensors, state = build()
+        fn = tg.jit(step) if mode == "compiled" else step
+        results = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", tg.JitWarning)  # a refusal is an acceptable answer
+            for i, args in enumerate(calls):
+                if between is not None:
+                    between(i, state)
+                results.append(fn(*args))
+        out[mode] = (results, tensors(state))
+    return out
+
+
+def assert_compiled_equals_eager(build, calls, between=None, grads=True):
+    out = run_both(build, calls, between)
+    (er, et), (cr, ct) = out["eager"], out["compiled"]
+    for i, (a, b) in enumerate(zip(er, cr)):
+        assert_same_values(a, b, f"call {i}")
+    assert_same_tensors(et, ct, grads)
+
+
+def classifier_step(model, opt, loss=None):
+    def step(x, y):
+        opt.zero_grad()
+        out = model(tg.Tensor(x))
+        value = F.cross_entropy(out, y) if loss is None else loss(out, y)
+        value.backward()
+        opt.step()
+        return value
+    return step
+
+
+# ---------------------------------------------------------------- hooks added after the capture
+
+def test_a_forward_hook_registered_between_calls_runs_at_the_next_call():
+    """register_forward_hook appends to a list the plan's snapshot holds by identity and does not
+    bump the structure clock: the plan replays without the hook."""
+    def build():
+        model = nn.Sequential(nn.Linear(5, 3, rng=1))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        return classifier_step(model, opt), lambda s: list(s.parameters()), model
+
+    def between(i, model):
+        if i == 3:
+            model[0].register_forward_hook(lambda module, args, output: output * 2.0)
+
+    assert_compiled_equals_eager(build, batches(5), between)
+
+
+def test_a_forward_pre_hook_registered_between_calls_runs_at_the_next_call():
+    def build():
+        model = nn.Sequential(nn.Linear(5, 3, rng=1))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        return classifier_step(model, opt), lambda s: list(s.parameters()), model
+
+    def between(i, model):
+        if i == 3:
+            model[0].register_forward_pre_hook(lambda module, args: (args[0] * 0.5,))
+
+    assert_compiled_equals_eager(build, batches(5), between)
+
+
+def test_a_tensor_hook_registered_on_a_parameter_between_calls_changes_its_grad():
+    """A hook on a parameter makes capture refuse, but one added after the plan exists is never
+    looked at: the replay assigns the unhooked gradient and the optimiser uses it."""
+    def build():
+        model = nn.Sequential(nn.Linear(5, 3, rng=1))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        return classifier_step(model, opt), lambda s: list(s.parameters()), model
+
+    def between(i, model):
+        if i == 3:
+            model[0].weight.register_hook(lambda g: g * 0.0)  # freeze by hook
+
+    assert_compiled_equals_eager(build, batches(5), between)
+
+
+# ---------------------------------------------------------------- module state the plan does not watch
+
+class _LossNet(nn.Module):
+    """A model whose step calls a method (Lightning style), not the model itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(5, 3, rng=1)
+        self.alpha = 1.0
+
+    def forward(self, x):
+        return self.body(x)
+
+    def loss(self, x, y):
+        return F.cross_entropy(self.body(x), y) * self.alpha
+
+
+def _method_step_build():
+    model = _LossNet()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = model.loss(tg.Tensor(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step, lambda s: list(s.parameters()), model
+
+
+def test_an_attribute_of_a_model_whose_method_the_step_calls_is_read_at_every_call():
+    """Only modules entered through ``__call__`` (and those below them) are snapshot; the model
+    whose method the step calls is above ``body`` and its ``alpha`` change is not seen."""
+    def between(i, model):
+        if i == 3:
+            model.alpha = 0.5  # e.g. a KL weight annealed between steps
+
+    assert_compiled_equals_eager(_method_step_build, batches(5), between)
+
+
+def test_a_layer_replaced_on_a_model_whose_method_the_step_calls_is_used():
+    def between(i, model):
+        if i == 3:
+            model.body = nn.Linear(5, 3, rng=7)
+
+    out = run_both(_method_step_build, batches(5), between)
+    (er, et), (cr, ct) = out["eager"], out["compiled"]
+    for i, (a, b) in enumerate(zip(er, cr)):
+        assert_same_values(a, b, f"call {i}")
+    assert_same_tensors(et, ct)
+
+
+class _Scaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(5, 3, rng=1)
+        self.scales = [1.0]  # a list attribute (loss weights, a schedule's table...)
+
+    def forward(self, x):
+        return self.fc(x) * self.scales[0]
+
+
+def test_a_list_attribute_of_a_called_module_changed_in_place_is_read_at_every_call():
+    """The snapshot compares attributes by identity: a list (dict, ndarray) changed in place
+    keeps its identity, so the plan keeps the old number."""
+    def build():
+        model = _Scaled()
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        return classifier_step(model, opt), lambda s: list(s.parameters()), model
+
+    def between(i, model):
+        if i == 3:
+            model.scales[0] = 3.0
+
+    assert_compiled_equals_eager(build, batches(5), between)
+
+
+# ---------------------------------------------------------------- globals rebound between calls
+
+def test_a_global_model_and_optimiser_rebound_between_calls_are_trained():
+    """A step defined once in a notebook/script reads ``model`` and ``opt`` as globals; the user
+    makes a fresh model (a new fold, a new trial). The plan keeps the old model's tensors and the
+    old optimiser's step: the new model is never trained, the old one keeps training."""
+    g = {}
+
+    def build():
+        g["model"] = nn.Linear(5, 3, rng=1)
+        g["opt"] = optim.SGD(g["model"].parameters(), lr=0.1)
+
+        def step(x, y):
+            model, opt = g["model"], g["opt"]
+            opt.zero_grad()
+            loss = F.cross_entropy(model(tg.Tensor(x)), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return step, lambda s: list(g["model"].parameters()), None
+
+    def between(i, state):
+        if i == 3:
+            g["model"] = nn.Linear(5, 3, rng=7)
+            g["opt"] = optim.SGD(g["model"].parameters(), lr=0.1)
+
+    assert_compiled_equals_eager(build, batches(5), between)
+
+
+def test_a_dropout_generator_rebound_between_calls_is_drawn_from():
+    g = {}
+
+    def build():
+        model = nn.Linear(5, 3, rng=1)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        g["rng"] = np.random.default_rng(1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(F.dropout(model(tg.Tensor(x)), 0.5, rng=g["rng"]), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return step, lambda s: list(model.parameters()), None
+
+    def between(i, state):
+        if i == 3:
+            g["rng"] = np.random.default_rng(99)
+
+    assert_compiled_equals_eager(build, batches(5), between)
+
+
+# ---------------------------------------------------------------- library code reading values
+
+def _accuracy_batches():
+    """Batches whose accuracy under the untrained model is 0.5, 0.5, then 1.0 and 0.0 (the
+    first two agree, so the two captures agree)."""
+    model = nn.Linear(5, 3, rng=1)
+    xs = [x for x, _ in batches(4, rows=4, seed=3)]
+    out = []
+    for k, x in enumerate(xs):
+        with tg.no_grad():
+            pred = np.argmax(model(tg.Tensor(x)).numpy(), axis=1)
+        wrong = (pred + 1) % 3
+        right = [2, 2, 4, 0][k]  # how many rows get the predicted label
+        out.append((x, np.where(np.arange(4) < right, pred, wrong)))
+    return out
+
+
+def test_accuracy_returned_from_a_compiled_step_is_computed_at_every_call():
+    """F.accuracy reads arrays inside the library (exempt from the .data watch), is no kernel and
+    does not refuse: a returned Python float that agrees in the two captures is baked in."""
+    def build():
+        model = nn.Linear(5, 3, rng=1)
+
+        def evaluate(x, y):
+            logits = model(tg.Tensor(x))
+            return F.cross_entropy(logits, y), F.accuracy(logits, y)
+        return evaluate, lambda s: [], None
+
+    with tg.no_grad():
+        assert_compiled_equals_eager(build, _accuracy_batches(), grads=False)
+
+
+def test_accuracy_with_a_label_out_of_range_raises_at_replay_as_eager():
+    model = nn.Linear(5, 3, rng=1)
+
+    def evaluate(x, y):
+        with tg.no_grad():
+            logits = model(tg.Tensor(x))
+            return logits.sum(), F.accuracy(logits, y)
+
+    calls = _accuracy_batches()[:3]
+    bad_x, bad_y = calls[2][0], np.array([0, 1, 2, 7])
+    with pytest.raises(ValueError):
+        evaluate(bad_x, bad_y)  # eager refuses the label 7
+    compiled = tg.jit(evaluate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tg.JitWarning)
+        for x, y in calls:
+            compiled(x, y)
+        with pytest.raises(ValueError):
+            compiled(bad_x, bad_y)
+
+
+# ---------------------------------------------------------------- .grad and Python state
+
+def test_grads_set_to_none_at_the_end_of_the_step_are_none_after_a_replay():
+    """``for p in params: p.grad = None`` (PyTorch's cheap zero_grad) at the end of the step: the
+    replay assigns every .grad and never clears them."""
+    def build():
+        model = nn.Linear(5, 3, rng=1)
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y):
+            loss = F.cross_entropy(model(tg.Tensor(x)), y)
+            loss.backward()
+            opt.step()
+            for p in model.parameters():
+                p.grad = None
+            return loss
+        return step, lambda s: list(model.parameters()), None
+
+    assert_compiled_equals_eager(build, batches(5))
+
+
+def test_the_learning_rate_returned_for_logging_follows_the_schedule():
+    """A step that returns ``sched.get_last_lr()[0]`` for logging: the number is a constant of the
+    plan when the two captures saw the same rate (StepLR with step_size > 2)."""
+    def build():
+        model = nn.Linear(5, 3, rng=1)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        sched = lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(tg.Tensor(x)), y)
+            loss.backward()
+            opt.step()
+            sched.step()
+            return loss, sched.get_last_lr()[0]
+        return step, lambda s: list(model.parameters()), None
+
+    assert_compiled_equals_eager(build, batches(6))
+
+
+def test_a_python_random_branch_is_drawn_at_every_call():
+    """Stochastic depth / random augmentation decided with Python's ``random``: when both
+    captures take the same branch the plan bakes it in and stops drawing."""
+    def build():
+        model = nn.Linear(5, 3, rng=1)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        state = {"rng": random.Random(0)}
+
+        def step(x, y):
+            opt.zero_grad()
+            h = tg.Tensor(x)
+            if state["rng"].random() < 0.5:
+                h = h * 0.0  # drop the input (stands for skipping a block)
+            loss = F.cross_entropy(model(h), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return step, lambda s: list(model.parameters()) + [tg.Tensor(s["rng"].random())], state
+
+    assert [random.Random(0).random() < 0.5 for _ in range(2)] == [False, False]  # same branch twice
+    assert_compiled_equals_eager(build, batches(6))
+
+
+# ---------------------------------------------------------------- errors at replay
+
+def test_an_index_out_of_range_at_replay_gives_the_eager_error():
+    """Eager wraps numpy's IndexError in a message naming getitem and the shape; the replay
+    raises numpy's bare error."""
+    x = np.arange(20, dtype=np.float32).reshape(4, 5)
+    good, bad = np.array([0, 1, 2, 3]), np.array([0, 9, 2, 3])
+
+    def pick(x, i):
+        return tg.Tensor(x)[tg.Tensor(i)]
+
+    with pytest.raises(IndexError) as eager_error:
+        pick(x, bad)
+    compiled = tg.jit(pick)
+    for _ in range(3):
+        compiled(x, good)
+    assert compiled.replays == 1
+    with pytest.raises(IndexError) as compiled_error:
+        compiled(x, bad)
+    assert str(compiled_error.value) == str(eager_error.value)
