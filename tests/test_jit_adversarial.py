@@ -412,3 +412,61 @@ def test_an_index_out_of_range_at_replay_gives_the_eager_error():
     with pytest.raises(IndexError) as compiled_error:
         compiled(x, bad)
     assert str(compiled_error.value) == str(eager_error.value)
+
+
+# ---------------------------------------------------------------- .grad already there at a replay
+
+def test_gradient_accumulation_over_batches_of_two_sizes_keeps_every_gradient():
+    """Accumulating two micro-batches per optimiser step, with batches of varying size (bucketed
+    by length). The size-4 signature is captured twice right after zero_grad (no .grad there),
+    so its plan assigns .grad; replayed later as the second micro-batch it overwrites the
+    gradient of the first instead of adding to it (eager adds)."""
+    rng = np.random.default_rng(0)
+    sizes = [4, 6, 4, 6, 6, 4, 4, 4]
+    calls = [(rng.standard_normal((n, 5)).astype(np.float32), rng.integers(0, 3, n))
+             for n in sizes]
+
+    def build():
+        model = nn.Linear(5, 3, rng=1)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+
+        def forward_backward(x, y):
+            loss = F.cross_entropy(model(tg.Tensor(x)), y) * 0.5
+            loss.backward()
+            return loss
+        return forward_backward, lambda s: list(s[0].parameters()), (model, opt)
+
+    def between(i, state):
+        model, opt = state
+        if i % 2 == 0:  # an optimiser step every two micro-batches
+            if i:
+                opt.step()
+            opt.zero_grad()
+
+    assert_compiled_equals_eager(build, calls, between)
+
+
+def test_an_input_passed_again_accumulates_its_grad_as_eager():
+    """Input gradients (saliency, adversarial examples): calling the function a second time on
+    the same input adds to ``x.grad`` eagerly; the replay replaces it."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((4, 5)).astype(np.float32) for _ in range(3)]
+    w = tg.Tensor(rng.standard_normal((5, 3)).astype(np.float32))
+
+    def saliency(x):
+        score = (x @ w).relu().sum()
+        score.backward()
+        return score
+
+    def run(fn):
+        xs = [tg.Tensor(a, requires_grad=True) for a in arrays]
+        for x in xs + [xs[2]]:  # the last input twice
+            fn(x)
+        return xs
+
+    eager = run(saliency)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tg.JitWarning)
+        compiled = run(tg.jit(saliency))
+    for a, b in zip(eager, compiled):
+        assert same(a.grad, b.grad)
