@@ -470,3 +470,24 @@ def test_an_input_passed_again_accumulates_its_grad_as_eager():
         compiled = run(tg.jit(saliency))
     for a, b in zip(eager, compiled):
         assert same(a.grad, b.grad)
+
+
+# ---------------------------------------------------------------- the random generator
+
+def test_manual_seed_inside_the_function_reseeds_at_every_call():
+    """MC-dropout prediction made reproducible by seeding inside the function: eagerly every call
+    draws the same masks; the replay never reseeds, so the masks move on."""
+    rng = np.random.default_rng(0)
+    calls = [(rng.standard_normal((4, 5)).astype(np.float32),) for _ in range(5)]
+
+    def build():
+        model = nn.Sequential(nn.Linear(5, 8, rng=1), nn.Dropout(0.5), nn.Linear(8, 3, rng=2))
+
+        def mc_predict(x):
+            tg.manual_seed(123)
+            x = tg.Tensor(x)
+            return (model(x) + model(x) + model(x)) * (1.0 / 3.0)
+        return mc_predict, lambda s: [], None
+
+    with tg.no_grad():
+        assert_compiled_equals_eager(build, calls, grads=False)
