@@ -491,3 +491,44 @@ def test_manual_seed_inside_the_function_reseeds_at_every_call():
 
     with tg.no_grad():
         assert_compiled_equals_eager(build, calls, grads=False)
+
+
+class _Net(nn.Module):
+    """A model with its training step as a method, as many PyTorch codebases write it."""
+
+    def __init__(self, compiled):
+        super().__init__()
+        self.fc = nn.Linear(5, 3, rng=1)
+        self.temperature = 1.0
+        self.opt = optim.SGD(self.fc.parameters(), lr=0.1)
+        if compiled:
+            self.train_step = tg.jit(self._step)
+        else:
+            self.train_step = self._step
+
+    def _step(self, x, y):
+        self.opt.zero_grad()
+        loss = F.cross_entropy(self.fc(tg.Tensor(x)) * (1.0 / self.temperature), y)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+def test_an_attribute_of_the_module_whose_compiled_method_is_the_step_is_read_at_every_call():
+    """``self.temperature`` changed between calls (a schedule): ``self`` is never called, only
+    ``self.fc`` is, so the plan's snapshot does not cover ``self``."""
+    results = {}
+    for compiled in (False, True):
+        net = _Net(compiled)
+        losses = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", tg.JitWarning)
+            for i, (x, y) in enumerate(batches(5)):
+                if i == 3:
+                    net.temperature = 4.0
+                losses.append(net.train_step(x, y))
+        results[compiled] = (losses, list(net.parameters()))
+    (el, ep), (cl, cp) = results[False], results[True]
+    for i, (a, b) in enumerate(zip(el, cl)):
+        assert same(a, b), f"call {i} differs"
+    assert_same_tensors(ep, cp)
