@@ -532,3 +532,41 @@ def test_an_attribute_of_the_module_whose_compiled_method_is_the_step_is_read_at
     for i, (a, b) in enumerate(zip(el, cl)):
         assert same(a, b), f"call {i} differs"
     assert_same_tensors(ep, cp)
+
+
+# ---------------------------------------------------------------- .data rebound inside the call
+
+class _RebindingSGD(optim.Optimizer):
+    """A hand-written optimiser in the PyTorch-tutorial style: ``p.data = p.data - lr * grad``
+    (rebinds ``.data`` instead of writing in place). Its ``step`` is replayed."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, dict(lr=lr))
+
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.data = p.data - group["lr"] * p.grad.data
+
+
+def test_parameters_read_after_a_step_that_rebinds_their_data_are_the_updated_ones():
+    """The loss after the update (or a second model's forward after the first one's step, as
+    in a GAN): the capture reads the new array as a second external of the same tensor, and
+    the replay fills every external slot before the first step, so it reads the old one."""
+    def build():
+        model = nn.Linear(5, 3, rng=1)
+        opt = _RebindingSGD(model.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            x = tg.Tensor(x)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            with tg.no_grad():
+                after = F.cross_entropy(model(x), y)
+            return loss, after
+        return step, lambda s: list(model.parameters()), None
+
+    assert_compiled_equals_eager(build, batches(5))
