@@ -570,3 +570,50 @@ def test_parameters_read_after_a_step_that_rebinds_their_data_are_the_updated_on
         return step, lambda s: list(model.parameters()), None
 
     assert_compiled_equals_eager(build, batches(5))
+
+
+# ---------------------------------------------------------------- memory layout and reused buffers
+
+def test_a_batch_laid_out_differently_from_the_captured_ones_gives_the_eager_bits():
+    """A regression on a column-major feature matrix (``DataFrame.values`` is one): the first
+    batches are slices (column-major strides), later ones shuffled by fancy indexing (row-major).
+    The signature ignores the layout; the buffered ops write into buffers made with
+    ``np.empty_like`` of the captured (column-major) results, where eager gives row-major
+    results; the matrix-vector product of the (N, 1) head then rounds differently."""
+    rng = np.random.default_rng(0)
+    features = np.asfortranarray(rng.standard_normal((6 * 64, 200)).astype(np.float32))
+    targets = [rng.standard_normal((64, 1)).astype(np.float32) for _ in range(6)]
+    calls = [(features[i * 64:(i + 1) * 64] if i < 2 else features[np.arange(i * 64, (i + 1) * 64)],
+              targets[i]) for i in range(6)]
+    assert not calls[0][0].flags.c_contiguous and calls[2][0].flags.c_contiguous
+
+    def build():
+        model = nn.Linear(200, 1, rng=1)
+        opt = optim.SGD(model.parameters(), lr=0.01)
+        mu = tg.Tensor(features.mean(axis=0))
+        inv_sd = tg.Tensor(1.0 / features.std(axis=0))
+
+        def step(x, t):
+            opt.zero_grad()
+            loss = F.mse_loss(model((tg.Tensor(x) - mu) * inv_sd), tg.Tensor(t))
+            loss.backward()
+            opt.step()
+            return loss
+        return step, lambda s: list(model.parameters()), None
+
+    assert_compiled_equals_eager(build, calls)
+
+
+def test_a_matrix_vector_product_after_an_elementwise_op_follows_the_call_layout():
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((64, 200)).astype(np.float32) for _ in range(5)]
+    v = tg.Tensor(rng.standard_normal(200).astype(np.float32))
+    calls = [(tg.Tensor(np.asfortranarray(a) if i < 2 else np.ascontiguousarray(a)),)
+             for i, a in enumerate(arrays)]
+
+    def build():
+        def score(x):
+            return (x * 1.5) @ v
+        return score, lambda s: [], None
+
+    assert_compiled_equals_eager(build, calls, grads=False)
