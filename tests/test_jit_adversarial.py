@@ -223,54 +223,58 @@ def test_a_list_attribute_of_a_called_module_changed_in_place_is_read_at_every_c
     assert_compiled_equals_eager(build, batches(5), between)
 
 
-# ---------------------------------------------------------------- globals rebound between calls
+# ---------------------------------------------------------------- names rebound between calls
 
-def test_a_global_model_and_optimiser_rebound_between_calls_are_trained():
-    """A step defined once in a notebook/script reads ``model`` and ``opt`` as globals; the user
-    makes a fresh model (a new fold, a new trial). The plan keeps the old model's tensors and the
-    old optimiser's step: the new model is never trained, the old one keeps training."""
-    g = {}
-
+def test_a_model_and_optimiser_rebound_between_calls_are_the_ones_trained():
+    """A step defined once (a notebook cell, a script) reads ``model`` and ``opt`` from its
+    enclosing scope; the user then makes a fresh model (a new fold, a new trial) under the same
+    names. The plan keeps the old model's tensors and the old optimiser's step: the new model is
+    never trained and the old one keeps training."""
     def build():
-        g["model"] = nn.Linear(5, 3, rng=1)
-        g["opt"] = optim.SGD(g["model"].parameters(), lr=0.1)
+        model = nn.Linear(5, 3, rng=1)
+        opt = optim.SGD(model.parameters(), lr=0.1)
 
         def step(x, y):
-            model, opt = g["model"], g["opt"]
             opt.zero_grad()
             loss = F.cross_entropy(model(tg.Tensor(x)), y)
             loss.backward()
             opt.step()
             return loss
-        return step, lambda s: list(g["model"].parameters()), None
 
-    def between(i, state):
+        def new_run():
+            nonlocal model, opt
+            model = nn.Linear(5, 3, rng=7)
+            opt = optim.SGD(model.parameters(), lr=0.1)
+        return step, lambda s: list(model.parameters()), new_run
+
+    def between(i, new_run):
         if i == 3:
-            g["model"] = nn.Linear(5, 3, rng=7)
-            g["opt"] = optim.SGD(g["model"].parameters(), lr=0.1)
+            new_run()
 
     assert_compiled_equals_eager(build, batches(5), between)
 
 
 def test_a_dropout_generator_rebound_between_calls_is_drawn_from():
-    g = {}
-
     def build():
         model = nn.Linear(5, 3, rng=1)
         opt = optim.SGD(model.parameters(), lr=0.1)
-        g["rng"] = np.random.default_rng(1)
+        gen = np.random.default_rng(1)
 
         def step(x, y):
             opt.zero_grad()
-            loss = F.cross_entropy(F.dropout(model(tg.Tensor(x)), 0.5, rng=g["rng"]), y)
+            loss = F.cross_entropy(F.dropout(model(tg.Tensor(x)), 0.5, rng=gen), y)
             loss.backward()
             opt.step()
             return loss
-        return step, lambda s: list(model.parameters()), None
 
-    def between(i, state):
+        def reseed():
+            nonlocal gen
+            gen = np.random.default_rng(99)
+        return step, lambda s: list(model.parameters()), reseed
+
+    def between(i, reseed):
         if i == 3:
-            g["rng"] = np.random.default_rng(99)
+            reseed()
 
     assert_compiled_equals_eager(build, batches(5), between)
 
