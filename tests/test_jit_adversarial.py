@@ -621,3 +621,43 @@ def test_a_matrix_vector_product_after_an_elementwise_op_follows_the_call_layout
         return score, lambda s: [], None
 
     assert_compiled_equals_eager(build, calls, grads=False)
+
+
+# ---------------------------------------------------------------- a compiled closure inside a step
+
+def test_a_compiled_closure_given_to_step_does_not_switch_off_the_value_read_check():
+    """``opt.step(closure)`` with a compiled closure, inside a compiled step: the closure's
+    capture runs inside the replayed ``step`` call and, when it ends, puts the plain
+    ``Tensor.data`` back, so the rest of the outer capture reads ``.data`` unwatched. The outer
+    plan then bakes a branch on a weight's value (no warning); eager takes the other branch once
+    the weight crosses the threshold."""
+    rng = np.random.default_rng(0)
+    x = tg.Tensor(rng.standard_normal((4, 5)).astype(np.float32))
+    target = tg.Tensor(np.eye(3, dtype=np.float32)[rng.integers(0, 3, 4)])
+
+    def run(compiled):
+        model = nn.Linear(5, 3, rng=1)
+        opt = optim.SGD(model.parameters(), lr=0.5)
+
+        def closure():
+            opt.zero_grad()
+            loss = F.mse_loss(model(x), target)
+            loss.backward()
+            return loss
+
+        inner = tg.jit(closure) if compiled else closure
+
+        def step(threshold):
+            loss = opt.step(inner)
+            big = bool(np.abs(model.weight.data).max() > threshold)  # a value read: must refuse
+            return loss * (2.0 if big else 1.0)
+
+        fn = tg.jit(step) if compiled else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", tg.JitWarning)
+            return [fn(0.5) for _ in range(8)], list(model.parameters())
+
+    (el, ep), (cl, cp) = run(False), run(True)
+    for i, (a, b) in enumerate(zip(el, cl)):
+        assert same(a, b), f"call {i} differs"
+    assert_same_tensors(ep, cp)
