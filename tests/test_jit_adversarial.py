@@ -661,3 +661,46 @@ def test_a_compiled_closure_given_to_step_does_not_switch_off_the_value_read_che
     for i, (a, b) in enumerate(zip(el, cl)):
         assert same(a, b), f"call {i} differs"
     assert_same_tensors(ep, cp)
+
+
+# ---------------------------------------------------------------- gradients that are part of a graph
+
+def _gradient_norm_penalty_build(between_backwards):
+    """``loss.backward(create_graph=True)``, a penalty on the parameters' gradients, something
+    done to the gradients, then ``backward`` of the total (gradient-norm regularisation)."""
+    def build():
+        model = nn.Sequential(nn.Linear(5, 8, rng=1), nn.Tanh(), nn.Linear(8, 3, rng=2))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(tg.Tensor(x)), y)
+            loss.backward(create_graph=True)
+            penalty = None
+            for p in model.parameters():
+                term = (p.grad * p.grad).sum()
+                penalty = term if penalty is None else penalty + term
+            between_backwards(model, opt)
+            opt.zero_grad()
+            (loss + penalty * 0.5).backward()
+            opt.step()
+            return loss, penalty
+        return step, lambda s: list(model.parameters()), None
+    return build
+
+
+def test_zero_grad_to_zeros_between_a_create_graph_backward_and_its_use_keeps_the_graph():
+    """Eagerly, ``reset_grads(set_to_none=False)`` replaces a gradient that is part of a graph
+    (autograd.py:652-655: ``g._ctx`` is set) and leaves its array alone, since the penalty's
+    backward still reads it. At replay ``_grad_step`` wraps the array in a tensor without
+    ``_ctx``, so the replayed zero_grad zeroes it in place and the penalty's gradient is lost."""
+    build = _gradient_norm_penalty_build(lambda model, opt: opt.zero_grad(set_to_none=False))
+    assert_compiled_equals_eager(build, batches(5))
+
+
+def test_clipping_gradients_that_are_part_of_a_graph_leaves_the_graph_as_eager():
+    """The same through ``clip_grad_norm_`` / ``clip_grad_value_`` (nn/utils.py ``_scale_grad``
+    and the clip_value branch choose in-place vs replace on ``g._ctx``)."""
+    for clip in (lambda m, o: nn.utils.clip_grad_norm_(list(m.parameters()), 0.01),
+                 lambda m, o: nn.utils.clip_grad_value_(list(m.parameters()), 0.001)):
+        assert_compiled_equals_eager(_gradient_norm_penalty_build(clip), batches(5))
