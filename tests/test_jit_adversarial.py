@@ -704,3 +704,47 @@ def test_clipping_gradients_that_are_part_of_a_graph_leaves_the_graph_as_eager()
     for clip in (lambda m, o: nn.utils.clip_grad_norm_(list(m.parameters()), 0.01),
                  lambda m, o: nn.utils.clip_grad_value_(list(m.parameters()), 0.001)):
         assert_compiled_equals_eager(_gradient_norm_penalty_build(clip), batches(5))
+
+
+# ---------------------------------------------------------------- compiling the model, torch.compile style
+
+def _compiled_forward_training(compiled, penalty):
+    rng = np.random.default_rng(0)
+    calls = [(rng.standard_normal((4, 5)).astype(np.float32), rng.integers(0, 3, 4))
+             for _ in range(5)]
+    model = nn.Sequential(nn.Linear(5, 8, rng=1), nn.ReLU(), nn.Linear(8, 3, rng=2))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    forward = tg.jit(model) if compiled else model  # model = torch.compile(model)
+    losses = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tg.JitWarning)
+        for x, y in calls:
+            opt.zero_grad()
+            loss = F.cross_entropy(forward(tg.Tensor(x)), y)
+            if penalty:
+                loss = loss + F.l2_penalty(model.parameters(), 1e-3)
+            loss.backward()
+            opt.step()
+            losses.append(loss)
+    return losses, list(model.parameters())
+
+
+def test_a_compiled_model_trained_by_an_eager_loop_gets_its_gradients():
+    """``tg.jit(model)`` as a PyTorch user writes ``torch.compile(model)``, trained by an ordinary
+    loop. From the third call the forward is replayed and returns tensors with no graph: with an
+    L2 term in the loss ``backward`` still runs, only the penalty's gradient reaches the weights,
+    and training silently goes wrong. The capture can tell: the returned tensor's graph is still
+    unreleased at the end of the call (the caller may backpropagate through it)."""
+    (el, ep), (cl, cp) = (_compiled_forward_training(False, True),
+                          _compiled_forward_training(True, True))
+    for i, (a, b) in enumerate(zip(el, cl)):
+        assert same(a, b), f"call {i} differs"
+    assert_same_tensors(ep, cp)
+
+
+def test_a_compiled_model_trained_without_a_penalty_does_not_raise_where_eager_does_not():
+    """Without the penalty the same loop raises at the third call ("this tensor does not require
+    grad"): a different error from eager (which has none), and no JitWarning says why."""
+    eager = _compiled_forward_training(False, False)
+    compiled = _compiled_forward_training(True, False)
+    assert_same_tensors(eager[1], compiled[1])
