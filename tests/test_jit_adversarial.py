@@ -146,7 +146,7 @@ def test_a_tensor_hook_registered_on_a_parameter_between_calls_changes_its_grad(
     assert_compiled_equals_eager(build, batches(5), between)
 
 
-# ---------------------------------------------------------------- module state the plan does not watch
+# ------------------------------------------------ module state the plan does not watch
 
 class _LossNet(nn.Module):
     """A model whose step calls a method (Lightning style), not the model itself."""
@@ -392,7 +392,8 @@ def test_a_python_random_branch_is_drawn_at_every_call():
             return loss
         return step, lambda s: list(model.parameters()) + [tg.Tensor(s["rng"].random())], state
 
-    assert [random.Random(0).random() < 0.5 for _ in range(2)] == [False, False]  # same branch twice
+    # the two captures take the same branch
+    assert [random.Random(0).random() < 0.5 for _ in range(2)] == [False, False]
     assert_compiled_equals_eager(build, batches(6))
 
 
@@ -663,7 +664,7 @@ def test_a_compiled_closure_given_to_step_does_not_switch_off_the_value_read_che
     assert_same_tensors(ep, cp)
 
 
-# ---------------------------------------------------------------- gradients that are part of a graph
+# ------------------------------------------------ gradients that are part of a graph
 
 def _gradient_norm_penalty_build(between_backwards):
     """``loss.backward(create_graph=True)``, a penalty on the parameters' gradients, something
@@ -706,7 +707,7 @@ def test_clipping_gradients_that_are_part_of_a_graph_leaves_the_graph_as_eager()
         assert_compiled_equals_eager(_gradient_norm_penalty_build(clip), batches(5))
 
 
-# ---------------------------------------------------------------- compiling the model, torch.compile style
+# ------------------------------------------------ compiling the model, torch.compile style
 
 def _compiled_forward_training(compiled, penalty):
     rng = np.random.default_rng(0)
