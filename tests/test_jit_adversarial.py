@@ -8,7 +8,6 @@ eager with a JitWarning): both are acceptable answers; a silent difference is no
 were written against a library that fails them (see notes/jit-review.md); they are the
 reproductions of the findings.
 """
-import random
 import warnings
 
 import numpy as np
@@ -370,30 +369,6 @@ def test_the_learning_rate_returned_for_logging_follows_the_schedule():
             return loss, sched.get_last_lr()[0]
         return step, lambda s: list(model.parameters()), None
 
-    assert_compiled_equals_eager(build, batches(6))
-
-
-def test_a_python_random_branch_is_drawn_at_every_call():
-    """Stochastic depth / random augmentation decided with Python's ``random``: when both
-    captures take the same branch the plan bakes it in and stops drawing."""
-    def build():
-        model = nn.Linear(5, 3, rng=1)
-        opt = optim.SGD(model.parameters(), lr=0.1)
-        state = {"rng": random.Random(0)}
-
-        def step(x, y):
-            opt.zero_grad()
-            h = tg.Tensor(x)
-            if state["rng"].random() < 0.5:
-                h = h * 0.0  # drop the input (stands for skipping a block)
-            loss = F.cross_entropy(model(h), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return step, lambda s: list(model.parameters()) + [tg.Tensor(s["rng"].random())], state
-
-    # the two captures take the same branch
-    assert [random.Random(0).random() < 0.5 for _ in range(2)] == [False, False]
     assert_compiled_equals_eager(build, batches(6))
 
 

@@ -1,6 +1,6 @@
 """Floor 1 (random): the library-wide default random generator behind ``tg.manual_seed``.
 
-Imports numpy only. One ``numpy.random.Generator`` object lives here for the whole process;
+Imports numpy, and ``autograd.replayed`` (a compiled function reseeds at every replay). One ``numpy.random.Generator`` object lives here for the whole process;
 ``manual_seed`` reseeds it in place (it is never replaced), so a module or loader that holds it
 sees the new seed. Layer initialisation, ``randn``/``rand``, dropout and ``DataLoader`` draw from
 it when they are given no ``rng=``; an explicit ``rng=`` (a seed or a Generator) always wins.
@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+
+from .autograd import replayed
 
 __all__ = ["manual_seed", "default_generator", "get_rng_state", "set_rng_state", "resolve_rng"]
 
@@ -21,6 +23,7 @@ def default_generator() -> np.random.Generator:
     return _DEFAULT
 
 
+@replayed
 def manual_seed(seed: int) -> np.random.Generator:
     """Reseed the default generator: two runs after the same ``manual_seed`` draw the same numbers."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -34,6 +37,7 @@ def get_rng_state() -> dict:
     return copy.deepcopy(_DEFAULT.bit_generator.state)
 
 
+@replayed
 def set_rng_state(state: dict) -> None:
     """Restore a state from ``get_rng_state``."""
     if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":

@@ -579,6 +579,7 @@ _dropout_mask.into = _dropout_mask_into
 
 def accuracy(logits, labels) -> float:
     """The fraction of rows whose largest logit is at the label (integer (N,) or one-hot (N, C))."""
+    refuse_capture("accuracy returns a Python number computed from values")
     scores = as_array(logits)
     if scores.ndim != 2:
         raise ValueError(f"accuracy: expected logits of shape (N, C); got shape {scores.shape}")

@@ -35,6 +35,7 @@ import numpy as np
 
 from . import ops
 from .autograd import _Capture, _GradMode, _Recording
+from .nn import Module as _Module
 from .tensor import Tensor
 
 __all__ = ["jit", "JitWarning"]
@@ -182,11 +183,16 @@ class _Recorder:
     def call(self, method, args, kwargs):
         """An ``autograd.replayed`` call: ("call", method, args, kwargs, output slot)."""
         name = getattr(method, "__qualname__", repr(method))
-        for v in list(args) + list(kwargs.values()):
-            if isinstance(v, (types.GeneratorType, map, filter, zip)) or \
-                    (hasattr(v, "__next__") and not isinstance(v, np.ndarray)):
-                self.refuse(f"{name} was given an iterator, which a replay cannot reuse (pass "
-                            f"a list)")
+        # An iterator argument (model.parameters()) is used up by one call: the call and every
+        # replay get the list of what it yields.
+        args = tuple(list(v) if _is_iterator(v) else v for v in args)
+        kwargs = {k: list(v) if _is_iterator(v) else v for k, v in kwargs.items()}
+        if name.rsplit(".", 1)[-1] in _WRITES_GRADS and args and type(args[0]) is list and \
+                any(isinstance(t, Tensor) and t.grad is not None and t.grad._ctx is not None
+                    for t in args[0]):
+            self.refuse(f"{name} acts on gradients that are part of a graph (create_graph): "
+                        f"a replay's gradients have none, so it would write into arrays the "
+                        f"graph still reads")
         _Capture.active = None
         try:
             result = method(*args, **kwargs)
@@ -221,8 +227,16 @@ class _Recorder:
             if t is not None:
                 self.arg_tensors[id(t)] = i
 
-    def finish(self, result):
+    def finish(self, result, free_modules=()):
         self.template = self._template(result)
+        self._check_grads()
+        seen_tensors = set()
+        for _, t in self.externals:
+            if id(t) in seen_tensors:
+                self.refuse(f"the .data of a tensor of shape {t.shape} was replaced during the "
+                            f"call (a replay reads each tensor once, at its start)")
+            seen_tensors.add(id(t))
+        self.modules.extend(free_modules)
         for obj, attrs in self.watched:
             if not _unchanged([(obj, attrs)]):
                 self.refuse(f"the function changes the attributes of its {type(obj).__name__} "
@@ -234,9 +248,37 @@ class _Recorder:
                     seen[id(m)] = (m, dict(m.__dict__))
         self.snapshot = list(seen.values())  # every module called, and every one below them
         self.modules = None
+        # A list, dict, set or array held by one of them and changed in place keeps its
+        # identity: such values are copied and compared by value before every replay.
+        self.containers = [(m, k, _copy_value(v)) for m, attrs in self.snapshot
+                           for k, v in attrs.items()
+                           if k not in _MODULE_INTERNALS and type(v) in _CONTAINERS]
+
+    def _check_grads(self):
+        """Every .grad the steps leave must be what the tensor holds at the end of the call:
+        a .grad set or cleared by hand (``p.grad = None``) would not be replayed."""
+        expected = {}
+        for step in self.steps:
+            if step[0] == "grad" and type(step[1]) is not tuple:
+                expected[id(step[1])] = (step[1], step[2])
+            elif step[0] == "call" and _resets(step):
+                for t in step[2][0]:
+                    if id(t) in expected:
+                        expected[id(t)] = (t, None)
+        for t, s in expected.values():
+            g = t.grad
+            if (None if g is None else self.slot.get(id(g.data), -1)) != s:
+                self.refuse(f"the .grad of a tensor of shape {t.shape} is changed by hand after "
+                            f"backward (a replay would not repeat it)")
 
     def _template(self, value):
         if isinstance(value, Tensor):
+            ctx = value._ctx
+            if ctx is not None and not ctx.released and _GradMode.enabled:
+                self.refuse("the function returns a tensor with its graph (a compiled model, "
+                            "as torch.compile(model)?): its caller's backward would need that "
+                            "graph, which a replay does not build; compile the whole step "
+                            "(forward, backward and the optimiser's step)")
             s = self.slot.get(id(value.data))
             if s is None:
                 self.refuse(f"the function returns a tensor of shape {value.shape} made from "
@@ -256,7 +298,12 @@ class _Recorder:
             return (type(value).__name__, tuple(self._template(v) for v in value))
         if type(value) is dict:
             return ("dict", tuple((k, self._template(v)) for k, v in value.items()))
-        if value is None or type(value) in (bool, int, float, str):
+        if value is None or type(value) is str:
+            return ("V", value)
+        if type(value) in (bool, int, float):
+            self.refuse(f"the function returns a Python {type(value).__name__} (a logged value, "
+                        f"e.g. a learning rate?), which a replay would return unchanged; return "
+                        f"a tensor, or read it outside the function")
             return ("V", value)
         self.refuse(f"the function returns a {type(value).__name__}, which a replay cannot "
                     f"rebuild (return Tensors, arrays, numbers, or tuples/lists/dicts of them)")
@@ -266,6 +313,21 @@ class _Recorder:
 # --------------------------------------------------------------------------------------------
 # Comparing two captures
 # --------------------------------------------------------------------------------------------
+
+_WRITES_GRADS = ("reset_grads", "clip_grad_norm_", "clip_grad_value_")
+
+
+def _is_iterator(v) -> bool:
+    return hasattr(v, "__next__") and not isinstance(v, (np.ndarray, Tensor))
+
+
+def _resets(step) -> bool:
+    """Whether a recorded call sets the .grad of the tensors in its first argument to None."""
+    method, args, kwargs = step[1], step[2], step[3]
+    if getattr(method, "__name__", "") != "reset_grads" or not args or type(args[0]) is not list:
+        return False
+    return bool(kwargs.get("set_to_none", args[1] if len(args) > 1 else True))
+
 
 def _has_bool_array(index) -> bool:
     items = index if type(index) is tuple else (index,)
@@ -332,10 +394,75 @@ def _difference(a: _Recorder, b: _Recorder):
 # --------------------------------------------------------------------------------------------
 
 def _unchanged(snapshot) -> bool:
-    """Whether every module in ``snapshot`` still has the same attributes (by identity)."""
+    """Whether every object in ``snapshot`` still has the same attributes (by identity), and no
+    module has gained a forward hook (registering one changes no attribute)."""
     for m, attrs in snapshot:
         d = m.__dict__
         if len(d) != len(attrs) or any(d.get(k, d) is not v for k, v in attrs.items()):
+            return False
+        if d.get("_forward_hooks") or d.get("_forward_pre_hooks"):
+            return False
+    return True
+
+
+def _free_values(fn):
+    """A function returning what ``fn`` reads from outside, besides its arguments: its closure's
+    cells and the globals its code names (modules excepted), and the object of a bound method.
+    A plan is replayed only while these are the same objects (numbers: equal)."""
+    owner = fn.__self__ if isinstance(fn, types.MethodType) else None
+    f = fn.__func__ if isinstance(fn, types.MethodType) else fn
+    if not isinstance(f, types.FunctionType):
+        return lambda: (owner,)
+    cells = f.__closure__ or ()
+    g = f.__globals__
+    names = tuple(n for n in f.__code__.co_names
+                  if n in g and not isinstance(g[n], types.ModuleType))
+
+    def values():
+        out = [owner]
+        for c in cells:
+            try:
+                out.append(c.cell_contents)
+            except ValueError:  # a cell not filled yet
+                out.append(_EMPTY)
+        out.extend([g.get(n, _EMPTY) for n in names])
+        return tuple(out)
+    return values
+
+
+_EMPTY = object()
+_MODULE_INTERNALS = frozenset(("_parameters", "_buffers", "_modules", "_non_persistent",
+                               "_forward_pre_hooks", "_forward_hooks"))
+_CONTAINERS = (list, dict, set, np.ndarray)
+
+
+def _copy_value(v):
+    return v.copy() if type(v) is not list else list(v)
+
+
+def _containers_unchanged(containers) -> bool:
+    for m, k, kept in containers:
+        now = m.__dict__.get(k, _EMPTY)
+        if type(now) is not type(kept):
+            return False
+        if type(kept) is np.ndarray:
+            if now.shape != kept.shape or now.dtype != kept.dtype or \
+                    not np.array_equal(now, kept, equal_nan=kept.dtype.kind in "fc"):
+                return False
+        elif type(kept) is set:
+            if now != kept:
+                return False
+        elif not _same(now, kept):
+            return False
+    return True
+
+
+def _same_values(a: tuple, b: tuple) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x is not y and not (type(x) is type(y) and type(x) in (int, float, str, bool)
+                               and (x == y or (x != x and y != y))):
             return False
     return True
 
@@ -576,7 +703,22 @@ class _Plan:
         self.template = rec.template
         self.call_tensors = None
         self.snapshot = rec.snapshot
+        self.containers = rec.containers
         self.watched = rec.watched
+        self.free, self.free_now = rec.free, rec.free_values
+        self.strides = [t.data.strides for _, t in rec.externals]
+        # Tensors whose .grad backward assigns with no zero_grad before it in the plan: as at
+        # capture, they must have none when a replay starts (else eager would accumulate).
+        covered, self.must_be_none, self.args_must_be_none = set(), [], []
+        for step in rec.steps:
+            if step[0] == "call" and _resets(step):
+                covered.update(id(t) for t in step[2][0])
+            elif step[0] == "grad":
+                target = step[1]
+                if type(target) is tuple:
+                    self.args_must_be_none.append(target[1])
+                elif id(target) not in covered:
+                    self.must_be_none.append(target)
         self.steps = []
         escaping, live = _escaping(rec), _live(rec)
         # Slots whose array is the same object at every replay (a buffer, a constant): a view
@@ -613,19 +755,33 @@ class _Plan:
                 self.steps.append(_grad_step(step[1], step[2], self))
         self.replays = 0
 
-    def valid(self) -> bool:
+    def valid(self, tensors) -> bool:
         if _Capture.clock != self.clock:
-            # Some module changed somewhere: this plan stays valid if none of the modules it
-            # called, nor any module below them, has another attribute now (train() then
+            # Some module changed somewhere (or a hook was registered): this plan stays valid if
+            # none of the modules it saw has another attribute or a hook now (train() then
             # eval() then train() leaves them as they were).
-            if not _unchanged(self.snapshot):
+            if not _unchanged(self.snapshot) or any(t._hooks for _, t, *_ in self.externals):
                 return False
             self.clock = _Capture.clock
         if self.watched and not _unchanged(self.watched):
             return False
-        for s, t, shape, dtype, requires_grad in self.externals:
+        if self.containers and not _containers_unchanged(self.containers):
+            return False
+        if not _same_values(self.free_now(), self.free):
+            return False  # the function's closure or globals name other objects now
+        for (s, t, shape, dtype, requires_grad), strides in zip(self.externals, self.strides):
             a = t.data
-            if a.shape != shape or a.dtype != dtype or t.requires_grad is not requires_grad:
+            if a.shape != shape or a.dtype != dtype or t.requires_grad is not requires_grad \
+                    or a.strides != strides:
+                return False
+        for t in self.must_be_none:
+            if t.grad is not None:
+                return False
+        for i in self.args_must_be_none:
+            if tensors[i].grad is not None:
+                return False
+        for t in tensors:
+            if t is not None and t._hooks:
                 return False
         return True
 
@@ -670,11 +826,11 @@ def _signature(args, kwargs):
     for a in (args if not kwargs else args + tuple(kwargs.values())):
         if isinstance(a, Tensor):
             d = a.data
-            parts.append((d.shape, d.dtype.str, a.requires_grad))
+            parts.append((d.shape, d.dtype.str, d.strides, a.requires_grad))
             arrays.append(d)
             tensors.append(a)
         elif isinstance(a, np.ndarray):
-            parts.append(("array", a.shape, a.dtype.str))
+            parts.append(("array", a.shape, a.dtype.str, a.strides))
             arrays.append(a)
             tensors.append(None)
         elif a is None or type(a) in (bool, int, str):
@@ -723,6 +879,7 @@ class jit:
         self._warned = set()
         functools.update_wrapper(self, fn)
         self.fn = fn
+        self._free = _free_values(fn)
         self._entries = {}  # key -> _Entry
         self.replays = 0    # calls that were replays (for tests and benchmarks)
         self._keep = {}     # key -> objects the key names by id
@@ -737,8 +894,11 @@ class jit:
         self._keep.clear()
 
     def __call__(self, *args, **kwargs):
-        if _Capture.active is not None or _Recording.on_record is not None:
-            return self.fn(*args, **kwargs)  # inside another capture, or a graph trace is on
+        if _Capture.active is not None or _Recording.on_record is not None or \
+                Tensor.__dict__["data"] is not _DATA:
+            # Inside another capture (also inside a replayed call or kernel of one, where
+            # ``_Capture.active`` is None for the while), or a graph trace is on.
+            return self.fn(*args, **kwargs)
         key, arrays, tensors, keep = _signature(args, kwargs)
         entry = self._entries.get(key)
         if entry is None:
@@ -754,7 +914,7 @@ class jit:
             return self.fn(*args, **kwargs)
         plans = entry.plans
         for i, plan in enumerate(plans):
-            if plan.valid():
+            if plan.valid(tensors):
                 if i:  # the plan that fits now goes first (train and eval mode alternate)
                     plans.insert(0, plans.pop(i))
                 result = plan.run(arrays, tensors)
@@ -766,10 +926,16 @@ class jit:
                 first.clock = _Capture.clock
             else:
                 first = None  # a first capture from before a module changed: start again
-        if first is not None and first.watched and not _unchanged(first.watched):
+        if first is not None and ((first.watched and not _unchanged(first.watched)) or
+                                  not _same_values(self._free(), first.free)):
             first = None
         rec = _Recorder()
-        rec.begin(arrays, tensors, self.watch)
+        objects = [a for a in (args if not kwargs else args + tuple(kwargs.values()))
+                   if not isinstance(a, (Tensor, np.ndarray)) and hasattr(a, "__dict__")]
+        free_before = self._free()
+        rec.begin(arrays, tensors, list(self.watch) +
+                  [o for o in objects + [free_before[0]]
+                   if hasattr(o, "__dict__") and not isinstance(o, _Module)])
         clock = _Capture.clock
         _Capture.active = rec
         Tensor.data = _WATCHED_DATA  # reading .data outside the library is a value read
@@ -781,7 +947,11 @@ class jit:
         finally:
             _Capture.active = None
             Tensor.data = _DATA
-        rec.finish(result)
+        rec.free, rec.free_values = self._free(), self._free
+        if not _same_values(rec.free, free_before):
+            rec.refuse("the function rebinds a variable it closes over, or a global (Python "
+                       "state a replay would not update)")
+        rec.finish(result, [m for m in objects + list(rec.free) if isinstance(m, _Module)])
         if _Capture.clock != clock:
             rec.refuse("the function changes a module's attributes or mode")
         reason = rec.reason
@@ -799,6 +969,7 @@ class jit:
             entry.pending = None
         else:
             entry.pending = rec
+            rec.seen = rec.slot = None  # only its record is compared: let the arrays go
         return result
 
     def _eager_with_warning(self, why, args, kwargs):

@@ -347,7 +347,11 @@ class GetItem(Function):
 
     def forward(self, a, index):
         self.index = index
-        return a[index]
+        try:
+            return a[index]
+        except IndexError as e:  # here, not in Tensor.__getitem__: a jit replay calls forward
+            raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape "
+                             f"{a.shape}: {e}") from None
 
     def backward(self, g):
         return (ScatterAdd.apply(g, index=self.index, shape=self.inputs[0].shape),)

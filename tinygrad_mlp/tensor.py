@@ -242,6 +242,7 @@ class Tensor(InPlaceOps):
         if self._hooks is None:
             self._hooks = []
         self._hooks.append(fn)
+        autograd.structure_changed()  # a compiled function captured without it must not replay
         return RemovableHandle(self._hooks, fn)
 
     def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False):
@@ -754,12 +755,7 @@ class Tensor(InPlaceOps):
         return out.reshape(shape) if out.shape != tuple(shape) else out
 
     def __getitem__(self, index):
-        index = _convert_index(index)
-        try:
-            return ops.GetItem.apply(self, index=index)
-        except IndexError as e:
-            raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape "
-                             f"{self.shape}: {e}") from None
+        return ops.GetItem.apply(self, index=_convert_index(index))
 
 
 autograd.register_tensor_class(Tensor)

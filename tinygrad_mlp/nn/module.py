@@ -104,6 +104,7 @@ class Module:
             raise TypeError(f"register_forward_pre_hook: hook must be callable; got "
                             f"{type(hook).__name__}")
         self._forward_pre_hooks.append(hook)
+        structure_changed()  # a compiled function captured without it must not replay
         return RemovableHandle(self._forward_pre_hooks, hook)
 
     def register_forward_hook(self, hook) -> RemovableHandle:
@@ -113,6 +114,7 @@ class Module:
             raise TypeError(f"register_forward_hook: hook must be callable; got "
                             f"{type(hook).__name__}")
         self._forward_hooks.append(hook)
+        structure_changed()
         return RemovableHandle(self._forward_hooks, hook)
 
     # ------------------------------------------------------------ registration
@@ -245,9 +247,11 @@ class Module:
 
     def train(self, mode: bool = True):
         """Set training mode (dropout active, BatchNorm on batch statistics) here and below."""
-        structure_changed()
+        mode = bool(mode)
         for m in self.modules():
-            m.__dict__["training"] = bool(mode)
+            if m.__dict__["training"] is not mode:
+                structure_changed()  # only a real change (train() inside a step is common)
+                m.__dict__["training"] = mode
         return self
 
     def eval(self):
