@@ -43,17 +43,11 @@ import numpy as np
 
 import harness
 from contenders import recipe
+from contenders.common import synthetic_data
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 NAMES = recipe.NAMES
-
-
-def synthetic_data(samples: int, seed: int):
-    """``samples`` x 784 standard-normal float32 images and uniform labels 0-9 (int64)."""
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal((samples, 784), dtype=np.float32),
-            rng.integers(0, 10, samples).astype(np.int64))
 
 
 def worker(args) -> dict:
