@@ -12,7 +12,7 @@ schedule's step and validation.
 
 ``train(name, x, y, batch, seed, dropout=None)`` returns ``run(n)``: ``n`` steps (at most one
 epoch, drop_last) of a fresh shuffled epoch; it returns the last loss, the mean loss and the
-accuracy over those steps. ``run.model`` is the model (tests compare weights).
+accuracy over those steps. ``run.model`` and ``run.optimizer`` are there for the tests.
 """
 import numpy as np
 
@@ -122,7 +122,7 @@ def _train_tinygrad(x, y, batch, seed, dropout, compiled):
             raise RuntimeError(f"recipe tinygrad-jit: tg.jit ran eagerly: "
                                f"{list(step.eager_reasons.values())}")
         return dict(_summary(value, loss_sum, correct, seen), steps=steps)
-    run.model = model
+    run.model, run.optimizer = model, opt
     if compiled:
         run.compiled = step
     return run
@@ -151,7 +151,7 @@ def _train_fit(x, y, batch, seed, dropout):
         history = fit(model, loss_fn, opt, loader, 1, progress=False, compile=True)
         return {"last_loss": float("nan"), "mean_loss": float(history.train_loss[-1]),
                 "accuracy": float(history.train_acc[-1]), "steps": m // batch}
-    run.model = model
+    run.model, run.optimizer = model, opt
     return run
 
 
@@ -183,5 +183,5 @@ def _train_torch(x, y, batch, seed, dropout):
             seen += batch
             steps += 1
         return dict(_summary(value, loss_sum, correct, seen), steps=steps)
-    run.model = model
+    run.model, run.optimizer = model, opt
     return run
