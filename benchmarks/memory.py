@@ -4,7 +4,7 @@ the compiled step to show it does not grow.
 
 Not part of the test suite. Run from the repository root::
 
-    python benchmarks/memory.py                          # epochs at batch 64 and 256, 10,000-step growth
+    python benchmarks/memory.py          # epochs at batch 64 and 256, then 10,000 steps
     python benchmarks/memory.py --growth-steps 2000 --growth-from 500 --batch-sizes 64
 
 The contenders are ``mlp_epoch.py``'s (``benchmarks/contenders/``): ``tinygrad-jit``,

@@ -27,8 +27,9 @@ Contenders (training; each step = gather a shuffled batch, forward, loss, backwa
 - ``matmul``: the matrix products of a step alone, on contiguous slices (the hardware floor).
 
 Evaluation (10,000 test images in batches of ``--eval-batch``, softmax probabilities):
-``tinygrad`` under no_grad, ``tinygrad-jit`` the same forward compiled, ``torch`` under inference_mode, ``numpy`` by hand, and ``matmul``:
-the forward matrix products plus the softmax only (no bias, no ReLU).
+``tinygrad`` under no_grad, ``tinygrad-jit`` the same forward compiled, ``torch`` under
+inference_mode, ``numpy`` by hand, and ``matmul``: the forward matrix products plus the softmax
+only (no bias, no ReLU).
 
 Memory: each worker also runs ``--mem-steps`` steps under tracemalloc (numpy contenders: peak
 bytes allocated beyond what was live before the steps, and growth from step 2 to the last) and

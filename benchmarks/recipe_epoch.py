@@ -39,8 +39,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
 import harness
 from contenders import recipe
 from contenders.common import synthetic_data
