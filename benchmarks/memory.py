@@ -107,28 +107,35 @@ def epoch_worker(args, contender, x, y) -> dict:
 
 
 def growth_worker(args, contender, x, y) -> dict:
+    import numpy as np
     import tracemalloc
     per_epoch = len(x) // args.batch
+    marks = sorted({*range(args.growth_every, args.growth_steps + 1, args.growth_every),
+                    args.growth_from, args.growth_steps})
+    # The readings go into an array made before tracing starts: a list of dicts growing by one
+    # per reading would itself show as growth.
+    readings = np.zeros((len(marks), 2), dtype=np.int64)
     tracemalloc.start()
     base = _traced_now(tracemalloc)
     rss0 = harness._rss_kib("VmRSS")
     run = contender.train(x, y, args.batch, args.seed)
-    marks = sorted({*range(args.growth_every, args.growth_steps + 1, args.growth_every),
-                    args.growth_from, args.growth_steps})
-    series, done = [], 0
+    done = 0
     t0 = time.perf_counter()
-    for mark in marks:
+    for i, mark in enumerate(marks):
         _steps(run, mark - done, per_epoch)
         done = mark
         if mark == args.growth_from:
             tracemalloc.reset_peak()
-        series.append({"step": mark, "traced_bytes": _traced_now(tracemalloc) - base,
-                       "rss_kib": harness._rss_kib("VmRSS") - rss0})
+        readings[i, 0] = _traced_now(tracemalloc) - base
+        readings[i, 1] = harness._rss_kib("VmRSS") - rss0
     peak_since = tracemalloc.get_traced_memory()[1] - base
+    seconds = time.perf_counter() - t0
     tracemalloc.stop()
+    series = [{"step": m, "traced_bytes": int(t), "rss_kib": int(r)}
+              for m, (t, r) in zip(marks, readings)]
     at = {s["step"]: s for s in series}
     first, last = at[args.growth_from], at[args.growth_steps]
-    result = {"series": series, "seconds": time.perf_counter() - t0,
+    result = {"series": series, "seconds": seconds,
               "from_step": args.growth_from, "to_step": args.growth_steps,
               "traced_at_from_bytes": first["traced_bytes"],
               "traced_at_to_bytes": last["traced_bytes"],
