@@ -22,10 +22,11 @@ before the first reading):
   epoch, a steady-state epoch (everything still held from epoch 1 counts); ``live after``: what
   is still allocated after epoch 2 (the training state the loop keeps between steps).
 - **RSS** (``/proc/self/status``, the kernel's resident set, which also sees allocator caches
-  and BLAS buffers that tracemalloc does not): the same two epochs run again on a fresh model
-  without tracemalloc (whose own bookkeeping would inflate the resident set); the growth of the
-  peak resident set (VmHWM, reset before the model is built through ``/proc/self/clear_refs``)
-  over the resident set before the model. ``ru_maxrss`` (getrusage) is the process's lifetime
+  and BLAS buffers that tracemalloc does not): the same two epochs on another fresh model, run
+  first and without tracemalloc (whose own bookkeeping would inflate the resident set); the peak
+  resident set (VmHWM, reset through ``/proc/self/clear_refs`` before the model is built and
+  again before epoch 2) minus the resident set before the model. Memory the allocator kept after
+  epoch 1 stays resident, so epoch 2's figure includes it. ``ru_maxrss`` (getrusage) is the process's lifetime
   peak, data and imports included; reported for reference only.
 
 Growth (``--growth-steps``, default 10,000, of ``--growth-contenders``, default the compiled
