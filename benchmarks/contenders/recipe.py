@@ -14,6 +14,8 @@ schedule's step and validation.
 epoch, drop_last) of a fresh shuffled epoch; it returns the last loss, the mean loss and the
 accuracy over those steps. ``run.model`` and ``run.optimizer`` are there for the tests.
 """
+import warnings
+
 import numpy as np
 
 from .common import SIZES, blas_threads, init_weights
@@ -131,9 +133,11 @@ def _train_tinygrad(x, y, batch, seed, dropout, compiled):
 def _train_fit(x, y, batch, seed, dropout):
     """``training.fit(compile=True)`` for one epoch per call, as the example trains (without
     validation, checkpoints or progress). Each call of ``fit`` compiles its step afresh, so its
-    capture (two recorded steps) is inside every timed epoch."""
+    capture (two recorded steps) is inside every timed epoch. A ``JitWarning`` (the step ran
+    eagerly) is an error here."""
     from tinygrad_mlp import functional as F, optim
     from tinygrad_mlp.data import DataLoader
+    from tinygrad_mlp import JitWarning
     from tinygrad_mlp.training import fit
 
     model = build_tinygrad(seed, dropout)
@@ -148,7 +152,9 @@ def _train_fit(x, y, batch, seed, dropout):
         # ``n`` steps of a fresh shuffled epoch, over the first n * batch images (a view: no copy)
         m = min(n, len(x) // batch) * batch
         loader = DataLoader(x[:m], y[:m], batch, shuffle=True, drop_last=True, rng=order)
-        history = fit(model, loss_fn, opt, loader, 1, progress=False, compile=True)
+        with warnings.catch_warnings():  # fit's step must not fall back to eager unseen
+            warnings.simplefilter("error", JitWarning)
+            history = fit(model, loss_fn, opt, loader, 1, progress=False, compile=True)
         return {"last_loss": float("nan"), "mean_loss": float(history.train_loss[-1]),
                 "accuracy": float(history.train_acc[-1]), "steps": m // batch}
     run.model, run.optimizer = model, opt
