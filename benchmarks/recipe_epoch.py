@@ -21,8 +21,8 @@ Contenders:
   report a run that fell back to eager).
 - ``tinygrad``: the same step, eager.
 - ``tinygrad-fit``: ``training.fit(..., compile=True)`` for one epoch, as the example trains
-  (no validation, checkpoint or progress). ``fit`` compiles its step afresh on each call, so its
-  two capturing steps are inside the timed epoch.
+  (no validation, checkpoint or progress). ``fit`` captures its step afresh at the start of
+  every epoch, so its two capturing steps are inside the timed epoch.
 - ``torch``: the same model, weights, loss and optimiser in PyTorch on the CPU, with as many
   threads as numpy's BLAS has.
 

@@ -132,8 +132,8 @@ def _train_tinygrad(x, y, batch, seed, dropout, compiled):
 
 def _train_fit(x, y, batch, seed, dropout):
     """``training.fit(compile=True)`` for one epoch per call, as the example trains (without
-    validation, checkpoints or progress). Each call of ``fit`` compiles its step afresh, so its
-    capture (two recorded steps) is inside every timed epoch. A ``JitWarning`` (the step ran
+    validation, checkpoints or progress). ``fit`` captures its step afresh at the start of every
+    epoch (docs/jit.md), so two capturing steps are inside every timed epoch. A ``JitWarning`` (the step ran
     eagerly) is an error here."""
     from tinygrad_mlp import functional as F, optim
     from tinygrad_mlp.data import DataLoader
