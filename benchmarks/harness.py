@@ -51,6 +51,14 @@ def blas_info():
             for i in threadpool_info() if i["user_api"] == "blas"]
 
 
+def _report_replays(run, result) -> None:
+    """A compiled contender's ``run.compiled`` (a ``tg.jit`` function): how many of its calls so
+    far were replays, so a run that captured but never replayed shows."""
+    compiled = getattr(run, "compiled", None)
+    if compiled is not None:
+        result["replays"] = compiled.replays
+
+
 def worker(args) -> dict:
     """Time one contender in this process: an evaluation pass, or ``args.steps`` training steps
     after ``args.warmup``, then memory under tracemalloc."""
@@ -71,6 +79,7 @@ def worker(args) -> dict:
             run()
             times.append(time.perf_counter() - t0)
         result["seconds"] = min(times)
+        _report_replays(run, result)
         return result
 
     run = contender.train(data["x"], data["y"], args.batch, args.seed)
@@ -85,6 +94,7 @@ def worker(args) -> dict:
     result["peak_rss_growth_kib"] = _rss_kib("VmHWM") - rss_before if have_hwm else None
     result["seconds"] = seconds
     result["ms_per_step"] = 1e3 * seconds / args.steps
+    _report_replays(run, result)
 
     # Memory, after timing (tracemalloc slows every allocation down).
     if args.mem_steps:
@@ -175,6 +185,8 @@ def summarize(results, contenders, mode):
                                                        for r in runs),
                                peak_rss_growth_kib=_median(runs, "peak_rss_growth_kib"),
                                final_loss=_median(runs, "final_loss"))
+            if any("replays" in r for r in runs):  # a compiled contender: the fewest replays
+                rows[c]["replays"] = min(r.get("replays", 0) for r in runs)
         for c, row in rows.items():
             for ref in ("torch", "numpy", "matmul"):
                 if ref in rows:

@@ -17,6 +17,9 @@ Contenders (training; each step = gather a shuffled batch, forward, loss, backwa
 
 - ``tinygrad``: the public API (nn.Sequential/Linear/ReLU, functional.cross_entropy,
   optim.SGD with momentum, data.DataLoader).
+- ``tinygrad-jit``: the same step compiled: forward, loss, zero_grad, backward and update in one
+  function wrapped in ``tg.jit`` (captured during the warm-up steps, replayed in the timed ones;
+  the worker refuses to report if it ran eagerly, and reports how many calls were replays).
 - ``torch``: the same model and loop in PyTorch on the CPU (if installed), with as many threads
   as numpy's BLAS has.
 - ``numpy``: forward, backward and update written by hand in float32 numpy: the floor for a
@@ -24,8 +27,9 @@ Contenders (training; each step = gather a shuffled batch, forward, loss, backwa
 - ``matmul``: the matrix products of a step alone, on contiguous slices (the hardware floor).
 
 Evaluation (10,000 test images in batches of ``--eval-batch``, softmax probabilities):
-``tinygrad`` under no_grad, ``torch`` under inference_mode, ``numpy`` by hand, and ``matmul``:
-the forward matrix products plus the softmax only (no bias, no ReLU).
+``tinygrad`` under no_grad, ``tinygrad-jit`` the same forward compiled, ``torch`` under
+inference_mode, ``numpy`` by hand, and ``matmul``: the forward matrix products plus the softmax
+only (no bias, no ReLU).
 
 Memory: each worker also runs ``--mem-steps`` steps under tracemalloc (numpy contenders: peak
 bytes allocated beyond what was live before the steps, and growth from step 2 to the last) and
@@ -143,13 +147,13 @@ def main(argv=None):
                 for c in contenders:  # A B C D, A B C D, ...
                     r = spawn(args, c, "train", batch, steps)
                     train.append(r)
-                    print(f"  repeat {rep + 1}/{args.repeats} batch {batch:4d} {c:9s} "
+                    print(f"  repeat {rep + 1}/{args.repeats} batch {batch:4d} {c:12s} "
                           f"{r['seconds']:.3f} s ({r['ms_per_step']:.3f} ms/step)", flush=True)
             if not args.no_eval:
                 for c in contenders:
                     r = spawn(args, c, "eval", args.eval_batch, 0)
                     evals.append(r)
-                    print(f"  repeat {rep + 1}/{args.repeats} eval {c:9s} {r['seconds']:.4f} s",
+                    print(f"  repeat {rep + 1}/{args.repeats} eval {c:12s} {r['seconds']:.4f} s",
                           flush=True)
         try:
             info["loadavg_end"] = os.getloadavg()

@@ -8,7 +8,8 @@ which computes softmax probabilities for all of ``xt``. The harness times ``run`
 import importlib
 
 MODULES = {
-    "tinygrad": "framework",     # tinygrad_mlp through its public API
+    "tinygrad": "framework",     # tinygrad_mlp through its public API, eager
+    "tinygrad-jit": "framework_jit",  # the same step compiled with tg.jit (captured, replayed)
     "torch": "pytorch",          # the same model and loop in PyTorch on the CPU
     "numpy": "handwritten",      # forward, backward and update by hand: the floor for a numpy framework
     "matmul": "matmul",          # the matrix products alone: the hardware floor

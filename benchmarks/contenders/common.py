@@ -7,6 +7,14 @@ SIZES = (784, 512, 256, 10)
 LR, MOMENTUM = 0.01, 0.9
 
 
+def synthetic_data(samples, seed):
+    """``samples`` x 784 standard-normal float32 images (the shape of normalised Fashion-MNIST
+    images) and uniform labels 0-9 as int64."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((samples, SIZES[0]), dtype=np.float32),
+            rng.integers(0, SIZES[-1], samples).astype(np.int64))
+
+
 def init_weights(seed):
     """PyTorch's default Linear initialisation, as (out, in) float32 weights and biases."""
     rng = np.random.default_rng(seed)

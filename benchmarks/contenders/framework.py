@@ -23,6 +23,7 @@ def train(x, y, batch, seed):
 
     def run(n):
         return train_steps(loader, model, F.cross_entropy, opt, n)
+    run.model = model  # the tests compare its weights with the compiled contender's
     return run
 
 
