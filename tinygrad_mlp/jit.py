@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import weakref
 import types
 import warnings
 
@@ -71,8 +72,11 @@ class _Recorder:
     """What one call of the function did, as the engine reported it."""
 
     def __init__(self):
-        self.slot = {}        # id(array) -> slot index
-        self.seen = []        # slot -> the array at capture (keeps every id alive and unique)
+        self.slot = {}        # id(array) -> slot index, valid while refs[slot]() is that array
+        self.refs = []        # slot -> a weak reference to the array at capture (weak, so a
+        #                       capture holds no more memory than the eager call it is)
+        self.meta = []        # slot -> (shape, dtype, layout) of that array, for the buffers
+        self.views = set()    # op outputs that were views of their first input
         self.steps = []       # see the methods below for each kind
         self.inputs = []      # slots of the arguments' arrays, in order
         self.arg_tensors = {}  # id(argument tensor) -> position among the array arguments
@@ -87,10 +91,19 @@ class _Recorder:
     # ---------------------------------------------------------------- slots
 
     def new_slot(self, arr) -> int:
-        s = len(self.seen)
-        self.seen.append(arr)
+        s = len(self.refs)
+        self.refs.append(weakref.ref(arr))
+        flags = arr.flags
+        self.meta.append((arr.shape, arr.dtype, "C" if flags.c_contiguous else
+                          "F" if flags.f_contiguous else None))
         self.slot[id(arr)] = s
         return s
+
+    def find(self, arr):
+        """The slot of ``arr``, or None (an id is reused only after its array is gone: the weak
+        reference then no longer gives it)."""
+        s = self.slot.get(id(arr))
+        return s if s is not None and self.refs[s]() is arr else None
 
     def refuse(self, reason: str) -> None:
         if self.reason is None:
@@ -98,14 +111,14 @@ class _Recorder:
 
     def tensor_slot(self, t) -> int:
         arr = t.data
-        s = self.slot.get(id(arr))
+        s = self.find(arr)
         if s is None:
             s = self.new_slot(arr)
             self.externals.append((s, t))
         return s
 
     def array_slot(self, arr, who: str) -> int:
-        s = self.slot.get(id(arr))
+        s = self.find(arr)
         if s is None:
             self.refuse(f"{who} was given an array of shape {arr.shape} that is not an "
                         f"argument nor the result of a recorded operation: a numpy array made "
@@ -130,7 +143,7 @@ class _Recorder:
         return value
 
     def output(self, arr, who: str) -> int:
-        if id(arr) in self.slot:
+        if self.find(arr) is not None:
             self.refuse(f"{who} returned an array it had been given (an alias)")
         return self.new_slot(arr)
 
@@ -144,10 +157,12 @@ class _Recorder:
         ins = tuple([self.tensor_slot(t) for t in inputs])
         params = {k: self.lift(v, cls.__name__) for k, v in params.items()}
         o = self.output(out.data, cls.__name__)
+        if cls.makes_view and inputs and np.may_share_memory(out.data, inputs[0].data):
+            self.views.add(o)
         state = []
         for name in cls.__slots__:  # arrays the forward kept for its backward (a mask)
             v = getattr(fn, name, None)
-            if isinstance(v, np.ndarray) and id(v) not in self.slot:
+            if isinstance(v, np.ndarray) and self.find(v) is None:
                 state.append((name, self.new_slot(v)))
         self.steps.append(("op", cls, ins, params, o, tuple(state)))
 
@@ -177,7 +192,7 @@ class _Recorder:
         return out
 
     def literal(self, arr):
-        if id(arr) not in self.slot:
+        if self.find(arr) is None:
             self.constants.append((self.new_slot(arr), arr))
 
     def call(self, method, args, kwargs):
@@ -206,7 +221,7 @@ class _Recorder:
 
     def set_grad(self, t):
         """backward assigned ``t.grad``: ("grad", target, slot)."""
-        s = self.slot.get(id(t.grad.data))
+        s = self.find(t.grad.data)
         if s is None:
             self.refuse(f"backward accumulated into the .grad of a tensor of shape {t.shape} "
                         f"that was there before the call (call zero_grad() inside the function)")
@@ -221,7 +236,7 @@ class _Recorder:
     def begin(self, arrays, tensors, watch):
         self.watched = [(obj, dict(obj.__dict__)) for obj in watch]
         for i, (arr, t) in enumerate(zip(arrays, tensors)):
-            if id(arr) in self.slot:
+            if self.find(arr) is not None:
                 self.refuse("the same array is passed as two arguments")
             self.inputs.append(self.new_slot(arr))
             if t is not None:
@@ -267,7 +282,7 @@ class _Recorder:
                         expected[id(t)] = (t, None)
         for t, s in expected.values():
             g = t.grad
-            if (None if g is None else self.slot.get(id(g.data), -1)) != s:
+            if (None if g is None else self.find(g.data)) != s:
                 self.refuse(f"the .grad of a tensor of shape {t.shape} is changed by hand after "
                             f"backward (a replay would not repeat it)")
 
@@ -279,7 +294,7 @@ class _Recorder:
                             "as torch.compile(model)?): its caller's backward would need that "
                             "graph, which a replay does not build; compile the whole step "
                             "(forward, backward and the optimiser's step)")
-            s = self.slot.get(id(value.data))
+            s = self.find(value.data)
             if s is None:
                 self.refuse(f"the function returns a tensor of shape {value.shape} made from "
                             f"values outside the recorded operations")
@@ -287,7 +302,7 @@ class _Recorder:
             self.escaping.add(s)
             return ("T", s)
         if isinstance(value, np.ndarray):
-            s = self.slot.get(id(value))
+            s = self.find(value)
             if s is None:
                 self.refuse(f"the function returns an array of shape {value.shape} made outside "
                             f"the recorded operations")
@@ -526,9 +541,16 @@ _UNARY = {ops.Neg: np.negative, ops.Exp: np.exp, ops.Log: np.log, ops.Sin: np.si
           ops.Cos: np.cos, ops.Tanh: np.tanh}
 
 
-def _buffered_op_step(cls, ins, params, o, state, buf, live):
-    """A replay of the op writing into ``buf``, or None when the op has no such form. ``live``:
-    the slots some later step reads (a state array nobody reads is not computed)."""
+def _bufferable(cls, params) -> bool:
+    """Whether the op has a replay that writes into a buffer (``_buffered_op_step``)."""
+    if cls in _BINARY or cls in _UNARY:
+        return not params
+    return cls is ops.Relu or (cls in (ops.MatMul, ops.Sum) and not _has_slot(params))
+
+
+def _buffered_op_step(cls, ins, params, o, state, buf, mask):
+    """A replay of the op writing into ``buf`` (ReLU's mask into ``mask``; None when no later
+    step reads the mask, which is then not computed)."""
     ufunc = _BINARY.get(cls)
     if ufunc is not None and not params:
         i0, i1 = ins
@@ -572,9 +594,7 @@ def _buffered_op_step(cls, ins, params, o, state, buf, live):
         i0 = ins[0]
         (name, s), = state
         maximum, greater = np.maximum, np.greater
-        if s in live:
-            mask = np.empty(buf.shape, dtype=bool)
-
+        if mask is not None:
             def run(v):
                 a = v[i0]
                 v[s] = greater(a, 0, out=mask)
@@ -666,18 +686,6 @@ def _slots_in(value, into: set):
             _slots_in(x, into)
 
 
-def _live(rec) -> set:
-    """Slots that some step reads, or that are handed out."""
-    live = set(rec.escaping)
-    for step in rec.steps:
-        if step[0] == "op":
-            live.update(step[2])
-            _slots_in(step[3], live)
-        elif step[0] == "kernel":
-            _slots_in(step[2], live)
-    return live
-
-
 def _escaping(rec) -> set:
     """Slots whose arrays leave a replay (outputs, .grad), and the arrays they are views of:
     those get fresh memory at every replay, the rest a buffer reused from one replay to the next."""
@@ -688,12 +696,36 @@ def _escaping(rec) -> set:
     return escaping
 
 
+class _Pool:
+    """Buffers by (shape, dtype, layout), handed out and given back while a plan is built."""
+
+    def __init__(self):
+        self.specs, self.free, self.owner = [], {}, {}
+
+    def take(self, slot, shape, dtype, order) -> int:
+        key = (shape, dtype.str, order)
+        free = self.free.get(key)
+        b = free.pop() if free else None
+        if b is None:
+            b = len(self.specs)
+            self.specs.append(key)
+        self.owner[slot] = b
+        return b
+
+    def give(self, slot):
+        b = self.owner.pop(slot)
+        self.free.setdefault(self.specs[b], []).append(b)
+
+    def allocate(self) -> list:
+        return [np.empty(shape, np.dtype(dtype), order=order) for shape, dtype, order in self.specs]
+
+
 class _Plan:
     """A checked capture, ready to replay."""
 
     def __init__(self, rec: _Recorder, clock: int):
         self.clock = clock
-        self.size = len(rec.seen)
+        self.size = len(rec.refs)
         self.base = [None] * self.size
         for s, arr in rec.constants:
             self.base[s] = arr
@@ -719,41 +751,89 @@ class _Plan:
                     self.args_must_be_none.append(target[1])
                 elif id(target) not in covered:
                     self.must_be_none.append(target)
-        self.steps = []
-        escaping, live = _escaping(rec), _live(rec)
-        # Slots whose array is the same object at every replay (a buffer, a constant): a view
-        # of one is made once, at the first replay, and stays a view of that buffer.
-        stable = {s for s, _ in rec.constants}
-        for step in rec.steps:
+        self.steps = self._build(rec)
+        self.replays = 0
+
+    def _build(self, rec):
+        """The replay's steps. Op outputs that stay inside a replay go into buffers allocated
+        once, shared by slots whose lifetimes do not overlap (a buffer returns to the pool after
+        the last step that reads its slot, or a view of it); a view of a buffer is made once.
+        Planned from the shapes and layouts the capture noted (it keeps no array alive)."""
+        escaping, meta = _escaping(rec), rec.meta
+        last = {}  # slot -> index of the last step that reads it
+        for k, step in enumerate(rec.steps):
+            reads = set()
+            if step[0] == "op":
+                reads.update(step[2])
+                _slots_in(step[3], reads)
+            elif step[0] == "kernel":
+                _slots_in(step[2], reads)
+            for r in reads:
+                last[r] = k
+        pool = _Pool()
+        root, end, plan = {}, {}, []  # root: view slot -> buffered slot it views
+
+        def take(s, k):
+            shape, dtype, order = meta[s]
+            root[s], end[s] = s, last.get(s, k)
+            return pool.take(s, shape, dtype, order)
+
+        stable = {sl for sl, _ in rec.constants}  # the same array at every replay
+        for k, step in enumerate(rec.steps):
             kind = step[0]
             if kind == "op":
-                run = None
                 cls, ins, params, o, state = step[1:]
-                if o not in escaping and isinstance(rec.seen[o], np.ndarray):
-                    run = _buffered_op_step(*step[1:], np.empty_like(rec.seen[o]), live)
-                    if run is not None:
-                        stable.add(o)
-                        stable.update(s for _, s in state)
-                    elif cls in _VIEWS and ins[0] in stable and not _has_slot(params) and \
-                            np.may_share_memory(rec.seen[o], rec.seen[ins[0]]) and \
-                            (cls is not ops.GetItem or ops._is_basic_index(params["index"])):
-                        run = _view_once_step(cls, ins[0], params, o)
-                        stable.add(o)
-                self.steps.append(run or _op_step(*step[1:]))
+                if o not in escaping and meta[o][2] is not None and _bufferable(cls, params):
+                    mask = None
+                    if state and state[0][1] in last:
+                        mask = take(state[0][1], k)
+                        stable.add(state[0][1])
+                    plan.append(("buffered", step, take(o, k), mask))
+                    stable.add(o)
+                elif cls in _VIEWS and ins[0] in stable and not _has_slot(params) and \
+                        o in rec.views and \
+                        (cls is not ops.GetItem or ops._is_basic_index(params["index"])):
+                    plan.append(("view", step))
+                    stable.add(o)
+                    if ins[0] in root:  # a view of a pooled buffer keeps it taken
+                        r = root[o] = root[ins[0]]
+                        end[r] = max(end[r], last.get(o, k))
+                else:
+                    plan.append(("op", step))
             elif kind == "kernel":
                 fn, args, outs = step[1:]
-                into = getattr(fn, "into", None)
-                if into is not None and type(outs) is int and outs not in escaping:
-                    self.steps.append(_kernel_into_step(into, args, outs,
-                                                        np.empty_like(rec.seen[outs])))
+                if getattr(fn, "into", None) is not None and type(outs) is int and \
+                        outs not in escaping and meta[outs][2] is not None:
+                    plan.append(("into", step, take(outs, k)))
                     stable.add(outs)
                 else:
-                    self.steps.append(_kernel_step(*step[1:]))
-            elif kind == "call":
-                self.steps.append(_call_step(*step[1:]))
+                    plan.append(("kernel", step))
             else:
-                self.steps.append(_grad_step(step[1], step[2], self))
-        self.replays = 0
+                plan.append((kind, step))
+            for r in [r for r, e in end.items() if e <= k]:
+                del end[r]
+                pool.give(r)
+        buffers = pool.allocate()
+        steps = []
+        for item in plan:
+            kind, step = item[0], item[1]
+            if kind == "buffered":
+                steps.append(_buffered_op_step(*step[1:], buffers[item[2]],
+                                               None if item[3] is None else buffers[item[3]]))
+            elif kind == "view":
+                steps.append(_view_once_step(step[1], step[2][0], step[3], step[4]))
+            elif kind == "op":
+                steps.append(_op_step(*step[1:]))
+            elif kind == "into":
+                steps.append(_kernel_into_step(step[1].into, step[2], step[3], buffers[item[2]]))
+            elif kind == "kernel":
+                steps.append(_kernel_step(*step[1:]))
+            elif kind == "call":
+                steps.append(_call_step(*step[1:]))
+            else:
+                steps.append(_grad_step(step[1], step[2], self))
+        self.buffer_bytes = sum(b.nbytes for b in buffers)
+        return steps
 
     def valid(self, tensors) -> bool:
         if _Capture.clock != self.clock:
@@ -969,7 +1049,6 @@ class jit:
             entry.pending = None
         else:
             entry.pending = rec
-            rec.seen = rec.slot = None  # only its record is compared: let the arrays go
         return result
 
     def _eager_with_warning(self, why, args, kwargs):

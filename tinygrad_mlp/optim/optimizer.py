@@ -198,7 +198,8 @@ class Optimizer:
                     data, gd = p.data, g.data
                     if gd.shape != data.shape or gd.dtype != data.dtype:
                         self._bad_grad(i, p, gd)
-                    self._update(data, gd, states[i], self._work_arrays(data), group)
+                    self._update(data, gd, states[i],
+                                 self._work_arrays(data, self._scratch(group)), group)
                     bump_version(p)  # an in-place change: a graph that saved p must not use it
                 i += 1
         for hook in tuple(self._step_post_hooks.values()):
@@ -229,19 +230,28 @@ class Optimizer:
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict, work, group: dict):
         raise NotImplementedError
 
-    def _work_arrays(self, p: np.ndarray):
-        """Two scratch arrays shaped like ``p``: views into flat buffers shared by every parameter
-        of that dtype, so the update needs no temporaries."""
+    def _scratch(self, group: dict) -> int:
+        """How many scratch arrays ``_update`` needs with ``group``'s settings (1 or 2)."""
+        return 2
+
+    def _work_arrays(self, p: np.ndarray, count: int = 2):
+        """Scratch arrays ``(a, b)`` shaped like ``p`` (``a`` None when one is enough): views into
+        flat buffers shared by every parameter of that dtype, so the update needs no
+        temporaries, and the second buffer is made only when some update needs it."""
         bufs = self._work.get(p.dtype)
-        if bufs is None or bufs[0].size < p.size:
+        if bufs is None or bufs[1].size < p.size or (count == 2 and bufs[0] is None):
             size = max(q.data.size for q in self.params if q.dtype == p.dtype)
             size = max(size, p.size)
-            bufs = self._work[p.dtype] = (np.empty(size, p.dtype), np.empty(size, p.dtype))
+            first = None if count == 1 and (bufs is None or bufs[0] is None) else \
+                np.empty(size, p.dtype)
+            bufs = self._work[p.dtype] = (first, np.empty(size, p.dtype))
         n = p.size
         if p.flags.f_contiguous and not p.flags.c_contiguous:
             # Same layout as p, so that no elementwise pass walks one array against the other.
-            return bufs[0][:n].reshape(p.shape[::-1]).T, bufs[1][:n].reshape(p.shape[::-1]).T
-        return bufs[0][:n].reshape(p.shape), bufs[1][:n].reshape(p.shape)
+            views = [None if buf is None else buf[:n].reshape(p.shape[::-1]).T for buf in bufs]
+        else:
+            views = [None if buf is None else buf[:n].reshape(p.shape) for buf in bufs]
+        return views[0] if count == 2 else None, views[1]
 
     # ------------------------------------------------------------ state
 

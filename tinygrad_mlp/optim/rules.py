@@ -50,6 +50,9 @@ class SGD(Optimizer):
         _check(not h["nesterov"] or (h["momentum"] > 0 and h["dampening"] == 0),
                "SGD: nesterov momentum requires momentum > 0 and dampening == 0")
 
+    def _scratch(self, h) -> int:
+        return 2 if h["weight_decay"] else 1  # a holds g + wd * p
+
     def _update(self, p, g, state, work, h):
         a, b = work
         lr, momentum, wd = float(h["lr"]), float(h["momentum"]), float(h["weight_decay"])
@@ -106,6 +109,9 @@ class Adam(Optimizer):
                    f"{name}: invalid betas[{i}] = {beta} (expected 0 <= beta < 1)")
         _non_negative(h, "eps", name)
         _non_negative(h, "weight_decay", name)
+
+    def _scratch(self, h) -> int:
+        return 2 if h["weight_decay"] and not self._decoupled else 1  # a holds g + wd * p
 
     def _update(self, p, g, state, work, h):
         a, b = work
