@@ -253,6 +253,40 @@ def test_a_model_and_optimiser_rebound_between_calls_are_the_ones_trained():
     assert_compiled_equals_eager(build, batches(5), between)
 
 
+def test_a_closed_over_dict_changed_in_place_is_read_at_every_call():
+    """A settings dict the step closes over, changed in place between calls (``cfg["beta"]``
+    annealed by the loop): no identity changes, so it must be compared by value."""
+    def build():
+        model = nn.Linear(5, 3, rng=1)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        cfg = {"beta": 0.0}
+        penalty = lambda out, y: F.cross_entropy(out, y) + (out * out).mean() * cfg["beta"]  # noqa: E731
+        return classifier_step(model, opt, penalty), lambda s: list(model.parameters()), cfg
+
+    def between(i, cfg):
+        cfg["beta"] = 0.1 * i
+
+    assert_compiled_equals_eager(build, batches(6), between)
+
+
+def test_a_closed_over_list_appended_to_by_the_step_refuses_capture():
+    """The step logs into a list it closes over: a replay would not append."""
+    log = []
+    model = nn.Linear(5, 3, rng=1)
+
+    def predict(x):
+        log.append(len(log))
+        return model(tg.Tensor(x)).softmax(axis=1)
+
+    fn = tg.jit(predict)
+    with tg.no_grad():
+        with pytest.warns(tg.JitWarning, match="closes over"):
+            fn(batches(1)[0][0])
+        for x, _ in batches(3):
+            fn(x)
+    assert log == [0, 1, 2, 3] and fn.replays == 0
+
+
 def test_a_dropout_generator_rebound_between_calls_is_drawn_from():
     def build():
         model = nn.Linear(5, 3, rng=1)

@@ -472,12 +472,30 @@ def _containers_unchanged(containers) -> bool:
     return True
 
 
-def _same_values(a: tuple, b: tuple) -> bool:
-    if len(a) != len(b):
+class _Copied:
+    """A list, dict or set the function reads from outside, with a copy of its contents: it is
+    compared by identity and by value (``cfg["beta"] = 0.5`` changes no identity)."""
+
+    __slots__ = ("original", "copy")
+
+    def __init__(self, original):
+        self.original, self.copy = original, _copy_value(original)
+
+
+def _kept(values: tuple) -> tuple:
+    return tuple(_Copied(v) if type(v) in (list, dict, set) else v for v in values)
+
+
+def _same_values(now: tuple, kept: tuple) -> bool:
+    """Whether the values ``_free_values`` gives ``now`` are those ``_kept`` kept."""
+    if len(now) != len(kept):
         return False
-    for x, y in zip(a, b):
-        if x is not y and not (type(x) is type(y) and type(x) in (int, float, str, bool)
-                               and (x == y or (x != x and y != y))):
+    for x, y in zip(now, kept):
+        if type(y) is _Copied:
+            if x is not y.original or not (x == y.copy if type(x) is set else _same(x, y.copy)):
+                return False
+        elif x is not y and not (type(x) is type(y) and type(x) in (int, float, str, bool)
+                                 and (x == y or (x != x and y != y))):
             return False
     return True
 
@@ -1012,7 +1030,7 @@ class jit:
         rec = _Recorder()
         objects = [a for a in (args if not kwargs else args + tuple(kwargs.values()))
                    if not isinstance(a, (Tensor, np.ndarray)) and hasattr(a, "__dict__")]
-        free_before = self._free()
+        free_before = _kept(self._free())
         rec.begin(arrays, tensors, list(self.watch) +
                   [o for o in objects + [free_before[0]]
                    if hasattr(o, "__dict__") and not isinstance(o, _Module)])
@@ -1027,8 +1045,8 @@ class jit:
         finally:
             _Capture.active = None
             Tensor.data = _DATA
-        rec.free, rec.free_values = self._free(), self._free
-        if not _same_values(rec.free, free_before):
+        rec.free, rec.free_values = _kept(self._free()), self._free
+        if not _same_values(self._free(), free_before):
             rec.refuse("the function rebinds a variable it closes over, or a global (Python "
                        "state a replay would not update)")
         rec.finish(result, [m for m in objects + list(rec.free) if isinstance(m, _Module)])
