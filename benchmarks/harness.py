@@ -149,13 +149,27 @@ def spawn(script: str, args, contender: str, mode: str, batch: int, steps: int) 
            "--batch", str(batch), "--steps", str(steps), "--warmup", str(args.warmup),
            "--mem-steps", str(args.mem_steps), "--data", args.data, "--seed", str(args.seed),
            "--inner", str(args.inner)]
+    return run_worker(cmd, args.threads, f"{contender} ({mode}, batch {batch})")
+
+
+def run_worker(cmd: list, threads, what: str) -> dict:
+    """Run one worker process (``threads``: BLAS/OpenMP threads, None for their default) and
+    return the JSON of the last line it printed."""
     env = dict(os.environ)
-    if args.threads:
-        env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(args.threads)
+    if threads:
+        env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(threads)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
-        raise RuntimeError(f"worker {contender} ({mode}, batch {batch}) failed:\n{out.stderr}")
+        raise RuntimeError(f"worker {what} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def write_report(path: str, report: dict) -> None:
+    """The results as JSON at ``path`` (its directory made if needed)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=1, default=str)
+    print(f"\nwrote {path}")
 
 
 def _median(runs, key):

@@ -42,7 +42,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 
@@ -190,13 +189,7 @@ def spawn(args, contender, mode, batch) -> dict:
            "--batch", str(batch), "--samples", str(args.samples), "--seed", str(args.seed),
            "--growth-steps", str(args.growth_steps), "--growth-from", str(args.growth_from),
            "--growth-every", str(args.growth_every)]
-    env = dict(os.environ)
-    if args.threads:
-        env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(args.threads)
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        raise RuntimeError(f"worker {contender} ({mode}, batch {batch}) failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return harness.run_worker(cmd, args.threads, f"{contender} ({mode}, batch {batch})")
 
 
 def _mib(b):
@@ -354,10 +347,7 @@ def main(argv=None):
     print()
     print("\n\n".join(text))
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1, default=str)
-        print(f"\nwrote {args.json}")
+        harness.write_report(args.json, report)
 
 
 if __name__ == "__main__":

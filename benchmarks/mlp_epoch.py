@@ -183,10 +183,7 @@ def main(argv=None):
     print()
     print("\n\n".join(text))
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1, default=str)
-        print(f"\nwrote {args.json}")
+        harness.write_report(args.json, report)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -78,13 +77,7 @@ def spawn(args, contender: str) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", contender,
            "--batch", str(args.batch), "--samples", str(args.samples),
            "--warmup", str(args.warmup), "--seed", str(args.seed)]
-    env = dict(os.environ)
-    if args.threads:
-        env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(args.threads)
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        raise RuntimeError(f"worker {contender} failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return harness.run_worker(cmd, args.threads, contender)
 
 
 def summarize(results, contenders) -> dict:
@@ -195,10 +188,7 @@ def main(argv=None):
         report = {"machine": info, "args": {k: v for k, v in vars(args).items()
                                             if k != "worker"},
                   "recipe": recipe.RECIPE, "train": rows, "raw_train": results}
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1, default=str)
-        print(f"\nwrote {args.json}")
+        harness.write_report(args.json, report)
 
 
 if __name__ == "__main__":
