@@ -257,63 +257,50 @@ def test_random_models_and_optimisers_compiled_equal_eager(s):
 
 # ---------------------------------------------------------------- 3. fallbacks
 
-def _step_item(model, opt):
-    def step(x, y):
-        loss = F.cross_entropy(model(x), y)
-        scale = 0.5 if loss.item() > 1.1 else 2.0  # value-dependent control flow
-        opt.zero_grad()
-        (loss * scale).backward()
-        opt.step()
-        return loss
-    return step
+def _training(loss_of, setup=None):
+    """A step maker for the fallback cases: ``loss_of(model, x, y, extra)`` computes the loss in
+    the way under test (``extra`` is what ``setup()`` made: a generator), and the step then
+    backpropagates it and updates, as every case does."""
+    def make(model, opt):
+        extra = setup() if setup is not None else None
+
+        def step(x, y):
+            loss = loss_of(model, x, y, extra)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    return make
 
 
-def _step_bool(model, opt):
-    def step(x, y):
-        out = model(x)
-        if out.sum() > 0:  # bool(t)
-            out = out * 2.0
-        loss = F.cross_entropy(out, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+def _loss_item(model, x, y, _):
+    loss = F.cross_entropy(model(x), y)
+    return loss * (0.5 if loss.item() > 1.1 else 2.0)  # value-dependent control flow
 
 
-def _step_numpy(model, opt):
-    def step(x, y):
-        out = model(x)
-        shift = float(out.numpy().max())
-        loss = F.cross_entropy(out - shift, y) * (1.0 + abs(shift))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+def _loss_bool(model, x, y, _):
+    out = model(x)
+    if out.sum() > 0:  # bool(t)
+        out = out * 2.0
+    return F.cross_entropy(out, y)
 
 
-def _step_np_mean(model, opt):
-    def step(x, y):
-        out = model(x)
-        loss = F.cross_entropy(out, y) * float(np.mean(out))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+def _loss_numpy(model, x, y, _):
+    out = model(x)
+    shift = float(out.numpy().max())
+    return F.cross_entropy(out - shift, y) * (1.0 + abs(shift))
 
 
-def _step_inplace(model, opt):
-    def step(x, y):
-        h = x * 1.0
-        h += 1  # an in-place change of a tensor
-        loss = F.cross_entropy(model(h), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+def _loss_np_mean(model, x, y, _):
+    out = model(x)
+    return F.cross_entropy(out, y) * float(np.mean(out))
+
+
+def _loss_inplace(model, x, y, _):
+    h = x * 1.0
+    h += 1  # an in-place change of a tensor
+    return F.cross_entropy(model(h), y)
 
 
 def _step_hook(model, opt):
@@ -321,66 +308,42 @@ def _step_hook(model, opt):
     return train_step(model, opt)
 
 
-def _step_raw_mask(model, opt):
-    def step(x, y):
-        mask = tg.Tensor((x.data > 0).astype(x.dtype))  # made with numpy from values
-        loss = F.cross_entropy(model(x * mask), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+def _loss_raw_mask(model, x, y, _):
+    mask = tg.Tensor((x.data > 0).astype(x.dtype))  # made with numpy from values
+    return F.cross_entropy(model(x * mask), y)
 
 
-def _step_float_from_data(model, opt):
-    def step(x, y):
-        scale = float(np.abs(x.data).mean())  # a Python number computed from values
-        loss = F.cross_entropy(model(x), y) * scale
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+def _loss_float_from_data(model, x, y, _):
+    scale = float(np.abs(x.data).mean())  # a Python number computed from values
+    return F.cross_entropy(model(x), y) * scale
 
 
-def _step_numpy_tensor(model, opt):
-    rng = np.random.default_rng(5)
-
-    def step(x, y):
-        noise = tg.Tensor(rng.normal(size=x.shape).astype(np.float32))  # a new tensor per call
-        loss = F.cross_entropy(model(x + noise), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+def _loss_numpy_tensor(model, x, y, rng):
+    noise = tg.Tensor(rng.normal(size=x.shape).astype(np.float32))  # a new tensor per call
+    return F.cross_entropy(model(x + noise), y)
 
 
-def _step_numpy_float(model, opt):
-    rng = np.random.default_rng(5)
+def _loss_numpy_float(model, x, y, rng):
+    scale = float(rng.uniform(0.5, 1.5))  # a Python number that changes between calls
+    return F.cross_entropy(model(x), y) * scale
 
-    def step(x, y):
-        scale = float(rng.uniform(0.5, 1.5))  # a Python number that changes between calls
-        loss = F.cross_entropy(model(x), y) * scale
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+
+def _rng5():
+    return np.random.default_rng(5)
 
 
 # name -> (step maker, which call of each signature warns (1-based), a phrase of the reason)
 FALLBACKS = {
-    "item": (_step_item, 1, "item"),
-    "bool": (_step_bool, 1, "bool"),
-    "numpy": (_step_numpy, 1, "numpy"),
-    "np.mean": (_step_np_mean, 1, "np.mean"),
-    "in-place": (_step_inplace, 1, "in-place"),
+    "item": (_training(_loss_item), 1, "item"),
+    "bool": (_training(_loss_bool), 1, "bool"),
+    "numpy": (_training(_loss_numpy), 1, "numpy"),
+    "np.mean": (_training(_loss_np_mean), 1, "np.mean"),
+    "in-place": (_training(_loss_inplace), 1, "in-place"),
     "forward hook": (_step_hook, 1, "hook"),
-    "raw numpy tensor": (_step_raw_mask, 1, r"reads \.data"),
-    "float from .data": (_step_float_from_data, 1, r"reads \.data"),
-    "tensor made with numpy": (_step_numpy_tensor, 2, "anew"),
-    "float made with numpy": (_step_numpy_float, 2, "constant"),
+    "raw numpy tensor": (_training(_loss_raw_mask), 1, r"reads \.data"),
+    "float from .data": (_training(_loss_float_from_data), 1, r"reads \.data"),
+    "tensor made with numpy": (_training(_loss_numpy_tensor, _rng5), 2, "anew"),
+    "float made with numpy": (_training(_loss_numpy_float, _rng5), 2, "constant"),
 }
 
 
