@@ -434,7 +434,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "m
     y = _as_operand(target, logits)
     # Written (1 - y) * x + softplus(-x), as PyTorch: then a logit of +inf with target 0 gives
     # inf (x - x*y would be inf - inf*0 = NaN).
-    nonneg = logits.data >= 0
+    nonneg = logits >= 0  # a comparison (a kernel): a compiled step repeats it
     negative_part = where(nonneg, 0.0, -logits)
     minus_abs = where(nonneg, -logits, logits)
     per_element = (1 - y) * logits + negative_part + (1 + minus_abs.exp()).log()
