@@ -164,6 +164,28 @@ def run_worker(cmd: list, threads, what: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def note_load_end(info: dict) -> None:
+    """The load average when the runs are over, beside the one at the start."""
+    try:
+        info["loadavg_end"] = os.getloadavg()
+    except OSError:
+        pass
+
+
+def machine_line(info: dict, data, torch_threads=None, env=None) -> str:
+    """One line on what the figures were measured on: CPU, numpy's BLAS as threadpoolctl saw it
+    in a worker, PyTorch (when it ran), the environment variables asked for, the data, the load."""
+    blas = info.get("blas")
+    blas = blas[0] if isinstance(blas, list) and blas else {}
+    torch = (f"; PyTorch (version, default threads, capability) {info['torch']}, run with "
+             f"{torch_threads} threads" if torch_threads is not None else "")
+    return (f"Machine: {info['cpu']}, {info['cores']} cores; numpy {info['numpy']} with "
+            f"{blas.get('internal_api')} {blas.get('version')} ({blas.get('architecture')} "
+            f"kernel, {blas.get('num_threads')} threads){torch}"
+            f"{f'; env {env}' if env is not None else ''}; data: {data}; load average "
+            f"{info.get('loadavg_start')} -> {info.get('loadavg_end')}")
+
+
 def write_report(path: str, report: dict) -> None:
     """The results as JSON at ``path`` (its directory made if needed)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -319,13 +319,9 @@ def main(argv=None):
         growth.append(r)
         print(f"  growth {c:12s} {r['traced_growth_bytes']:+,} B traced, "
               f"{r['rss_growth_kib']:+,} KiB RSS ({r['seconds']:.0f} s)", flush=True)
-    try:
-        info["loadavg_end"] = os.getloadavg()
-    except OSError:
-        pass
+    harness.note_load_end(info)
     any_run = (epochs or growth)
     info["blas"] = any_run[0]["blas"] if any_run else None
-    blas = info["blas"][0] if isinstance(info["blas"], list) and info["blas"] else {}
     report = {"machine": info, "args": {k: v for k, v in vars(args).items()
                                         if k not in ("worker", "mode", "batch")}}
     text = []
@@ -340,10 +336,7 @@ def main(argv=None):
         text.append(markdown_growth(growth))
         report["growth"] = growth
     print()
-    print(f"Machine: {info['cpu']}, {info['cores']} cores; numpy {info['numpy']} with "
-          f"{blas.get('internal_api')} {blas.get('version')} ({blas.get('architecture')} kernel, "
-          f"{blas.get('num_threads')} threads); data: {info['data']}; load average "
-          f"{info.get('loadavg_start')} -> {info.get('loadavg_end')}")
+    print(harness.machine_line(info, info["data"]))
     print()
     print("\n\n".join(text))
     if args.json:

@@ -155,10 +155,7 @@ def main(argv=None):
                     evals.append(r)
                     print(f"  repeat {rep + 1}/{args.repeats} eval {c:12s} {r['seconds']:.4f} s",
                           flush=True)
-        try:
-            info["loadavg_end"] = os.getloadavg()
-        except OSError:
-            pass
+        harness.note_load_end(info)
 
     steps_note = (f"({args.steps} steps per run)" if args.steps else
                   f"({TRAIN_SAMPLES:,} images)") + f", {args.repeats} repeats"
@@ -172,14 +169,9 @@ def main(argv=None):
         text.append(harness.markdown(eval_table, "eval", f"(batches of {args.eval_batch}), "
                              f"{args.repeats} repeats"))
         report["eval"], report["raw_eval"] = eval_table, evals
-    blas = info["blas"][0] if isinstance(info["blas"], list) and info["blas"] else {}
     print()
     torch_threads = next((r["torch_threads"] for r in train if "torch_threads" in r), None)
-    print(f"Machine: {info['cpu']}, {info['cores']} cores; numpy {info['numpy']} with "
-          f"{blas.get('internal_api')} {blas.get('version')} ({blas.get('architecture')} kernel, "
-          f"{blas.get('num_threads')} threads); PyTorch (version, default threads, capability) "
-          f"{info['torch']}, run with {torch_threads} threads; data: {source}; load "
-          f"average {info.get('loadavg_start')} -> {info.get('loadavg_end')}")
+    print(harness.machine_line(info, source, torch_threads))
     print()
     print("\n\n".join(text))
     if args.json:

@@ -165,23 +165,14 @@ def main(argv=None):
             results.append(r)
             print(f"  repeat {rep + 1}/{args.repeats} {c:12s} {r['seconds']:.3f} s "
                   f"({r['ms_per_step']:.3f} ms/step)", flush=True)
-    try:
-        info["loadavg_end"] = os.getloadavg()
-    except OSError:
-        pass
+    harness.note_load_end(info)
     info["blas"] = results[0]["blas"]
     rows = summarize(results, contenders)
     note = (f"({steps} steps of {args.batch}, {steps * args.batch:,} synthetic images), "
             f"{args.repeats} repeats")
-    blas = info["blas"][0] if isinstance(info["blas"], list) and info["blas"] else {}
     torch_threads = next((r["torch_threads"] for r in results if "torch_threads" in r), None)
     print()
-    print(f"Machine: {info['cpu']}, {info['cores']} cores; numpy {info['numpy']} with "
-          f"{blas.get('internal_api')} {blas.get('version')} ({blas.get('architecture')} kernel, "
-          f"{blas.get('num_threads')} threads); PyTorch (version, default threads, capability) "
-          f"{info['torch']}, run with {torch_threads} threads; env {info['env']}; data: "
-          f"{info['data']}; load average {info.get('loadavg_start')} -> "
-          f"{info.get('loadavg_end')}")
+    print(harness.machine_line(info, info["data"], torch_threads, env=info["env"]))
     print()
     print(markdown(rows, note))
     if args.json:
