@@ -294,21 +294,16 @@ class _Recorder:
                             "as torch.compile(model)?): its caller's backward would need that "
                             "graph, which a replay does not build; compile the whole step "
                             "(forward, backward and the optimiser's step)")
-            s = self.find(value.data)
+        if isinstance(value, (Tensor, np.ndarray)):
+            tensor = isinstance(value, Tensor)
+            s = self.find(value.data if tensor else value)
             if s is None:
-                self.refuse(f"the function returns a tensor of shape {value.shape} made from "
-                            f"values outside the recorded operations")
+                self.refuse(f"the function returns {'a tensor' if tensor else 'an array'} of "
+                            f"shape {value.shape} made from values outside the recorded "
+                            f"operations")
                 return ("V", None)
             self.escaping.add(s)
-            return ("T", s)
-        if isinstance(value, np.ndarray):
-            s = self.find(value)
-            if s is None:
-                self.refuse(f"the function returns an array of shape {value.shape} made outside "
-                            f"the recorded operations")
-                return ("V", None)
-            self.escaping.add(s)
-            return ("A", s)
+            return ("T" if tensor else "A", s)
         if type(value) in (tuple, list):
             return (type(value).__name__, tuple(self._template(v) for v in value))
         if type(value) is dict:
@@ -709,7 +704,9 @@ def _escaping(rec) -> set:
     those get fresh memory at every replay, the rest a buffer reused from one replay to the next."""
     escaping = set(rec.escaping)
     for step in reversed(rec.steps):
-        if step[0] == "op" and step[1].makes_view and step[4] in escaping:
+        # Views as the capture saw them (whatever the op's class claims): a copy can't escape
+        # a buffer, a view must take its buffer with it.
+        if step[0] == "op" and step[4] in rec.views and step[4] in escaping:
             escaping.add(step[2][0])
     return escaping
 
@@ -818,6 +815,9 @@ class _Plan:
                         end[r] = max(end[r], last.get(o, k))
                 else:
                     plan.append(("op", step))
+                    if o in rec.views and ins[0] in root:  # a view made afresh each replay,
+                        r = root[o] = root[ins[0]]        # of a pooled buffer: keep it taken
+                        end[r] = max(end[r], last.get(o, k))
             elif kind == "kernel":
                 fn, args, outs = step[1:]
                 if getattr(fn, "into", None) is not None and type(outs) is int and \
