@@ -127,6 +127,30 @@ def test_jit_refuses_what_is_not_callable():
         tg.jit(42)
 
 
+def test_jit_refuses_a_watched_object_without_attributes():
+    with pytest.raises(TypeError, match="watch= takes objects with attributes; got int"):
+        tg.jit(lambda x: x, watch=[3])
+
+
+def test_jit_with_only_keywords_is_a_decorator():
+    @tg.jit(watch=[])
+    def double(x):
+        return x * 2.0
+    assert isinstance(double, tg.jit)
+    with tg.no_grad():
+        out = [double(tg.Tensor(np.float32([k, 1]))) for k in range(4)]
+    assert [o.data.tolist() for o in out] == [[2 * k, 2] for k in range(4)]
+    assert double.replays == 2
+
+
+def test_fit_refuses_a_compile_that_is_not_a_bool():
+    model = mlp()
+    with pytest.raises(TypeError, match="compile must be True or False; got 'yes'"):
+        fit(model, F.cross_entropy, optim.SGD(model.parameters(), lr=0.1),
+            DataLoader(np.zeros((4, 10), np.float32), np.zeros(4, np.int64), 2), 1,
+            progress=False, compile="yes")
+
+
 # ---------------------------------------------------------------- 1. the example's recipe
 
 def build_recipe(n=45, batch=8, epochs=3):

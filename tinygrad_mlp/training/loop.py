@@ -139,6 +139,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, schedu
         raise ValueError(f"fit: l2 must be a finite number >= 0; got {l2!r}")
     if resume not in (False, True, "auto"):
         raise ValueError(f"fit: resume must be False, True or 'auto'; got {resume!r}")
+    if not isinstance(compile, bool):
+        raise TypeError(f"fit: compile must be True or False; got {compile!r}")
     if restore_best is None:  # the minimal call, without validation or a monitor, just trains
         restore_best = val_loader is not None or monitor is not None
     if monitor is None:
